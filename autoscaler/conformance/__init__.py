@@ -1,0 +1,92 @@
+"""The conformance runner: upstream-derived HPA cases -> the same pure pipeline the daemon runs.
+
+`autoscaler conformance FILE...` prints one line per failing case and ends with
+`N passed, N failed`. A malformed file or case is reported (file, case id, field), counted as
+failed, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from autoscaler.conformance import normalize_kind, reconcile_kind, replicas_kind
+from autoscaler.conformance.result import Outcome
+from autoscaler.conformance.translate import CaseFormatError
+
+KINDS: dict[str, Callable[[Mapping[str, Any]], Outcome]] = {
+    "replicas": replicas_kind.run,
+    "normalize": normalize_kind.run,
+    "reconcile": reconcile_kind.run,
+}
+
+
+@dataclass
+class Summary:
+    passed: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, line: str) -> None:
+        self.failed += 1
+        self.failures.append(line)
+
+
+def run_case(case: Any, label: str, summary: Summary) -> None:
+    if not isinstance(case, Mapping):
+        summary.fail(f"{label}: case must be an object, got {type(case).__name__}")
+        return
+    case_id = case.get("id")
+    where = f"{label} case {case_id!r}" if isinstance(case_id, str) else f"{label}: field id"
+    if not isinstance(case_id, str):
+        summary.fail(f"{where}: missing or not a string")
+        return
+    kind = case.get("kind")
+    runner = KINDS.get(kind) if isinstance(kind, str) else None
+    if runner is None:
+        summary.fail(f"{where}: unsupported kind {kind!r}")
+        return
+    try:
+        outcome = runner(case)
+    except CaseFormatError as exc:
+        summary.fail(f"{where}: malformed: {exc}")
+        return
+    except (KeyError, TypeError, ValueError) as exc:  # a shape the translators missed
+        summary.fail(f"{where}: malformed: {type(exc).__name__}: {exc}")
+        return
+    if outcome.passed:
+        summary.passed += 1
+    else:
+        summary.fail(f"FAIL {case_id}: expected {outcome.expected}; got {outcome.got}")
+
+
+def run_file(path: Path, summary: Summary) -> None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        summary.fail(f"{path}: cannot read case file: {exc}")
+        return
+    cases = document.get("cases") if isinstance(document, Mapping) else None
+    if not isinstance(cases, list):
+        summary.fail(f"{path}: field cases: missing or not a list")
+        return
+    for index, case in enumerate(cases):
+        run_case(case, f"{path}[{index}]", summary)
+
+
+def run_paths(paths: Iterable[Path]) -> Summary:
+    summary = Summary()
+    for path in paths:
+        run_file(path, summary)
+    return summary
+
+
+def main(paths: list[str], out: TextIO) -> int:
+    summary = run_paths(Path(p) for p in paths)
+    for line in summary.failures:
+        print(line, file=out)
+    print(f"{summary.passed} passed, {summary.failed} failed", file=out)
+    return 1 if summary.failed or not (summary.passed or summary.failed) else 0

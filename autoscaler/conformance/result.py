@@ -1,0 +1,12 @@
+"""Outcome of one conformance case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    passed: bool
+    expected: str
+    got: str
