@@ -49,3 +49,15 @@ def div_trunc(a: int, b: int) -> int:
     """Go's integer division: truncates toward zero (Python's // floors)."""
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b >= 0) else -q
+
+
+def saturating_int32(value: float) -> int:
+    """`int32(f)` (truncation) clamped to the int32 range instead of Go's platform-defined
+    out-of-range result (MinInt32 on amd64), which would invert a limit's meaning."""
+    if math.isnan(value):
+        raise OverflowError("int32(NaN)")
+    if value >= MAX_INT32:
+        return MAX_INT32
+    if value <= MIN_INT32:
+        return MIN_INT32
+    return int(value)

@@ -166,7 +166,9 @@ def _selector(r: _Reader, raw: object, path: str) -> LabelSelector | None:
     if obj is None:
         return None
     labels: list[tuple[str, str]] = []
-    match_labels = obj.get("matchLabels") or {}
+    match_labels = obj.get("matchLabels")
+    if match_labels is None:  # absent; a falsy non-object ("" or []) is still a type error
+        match_labels = {}
     if not isinstance(match_labels, Mapping):
         r.errors.append(FieldError(f"{path}.matchLabels", match_labels, "must be an object"))
     else:
@@ -212,12 +214,11 @@ def _target(r: _Reader, raw: object, path: str) -> MetricTarget | None:
     obj = r.obj(raw, path, ("type", "value", "averageValue", "averageUtilization"))
     if obj is None:
         return None
-    target_type = r.string(obj, "type", path)
+    # Like Go's decoder, a missing type is "" here; validation reports it as required.
+    target_type = r.string(obj, "type", path, required=False) or ""
     value = r.quantity(obj, "value", path)
     average_value = r.quantity(obj, "averageValue", path)
     utilization = r.integer(obj, "averageUtilization", path)
-    if target_type is None:
-        return None
     return MetricTarget(type=target_type, value=value, average_value=average_value,
                         average_utilization=utilization)
 

@@ -7,7 +7,7 @@ that type in place (or append it) and move `lastTransitionTime` only when the st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from algorithms.spec import CrossVersionObjectReference, MetricIdentifier
 
@@ -35,7 +35,7 @@ class MetricValueStatus:
     average_value_milli: int | None = None
     average_utilization: int | None = None
     # Memory is reported in BinarySI (Ki, Mi) like metrics-server; everything else DecimalSI.
-    binary: bool = False
+    binary: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from algorithms.config import ControllerConfig, FeatureGates
+from algorithms.defaults import default_behavior
+from algorithms.errors import SpecError
 from algorithms.goints import ZERO_TIME
+from algorithms.history import History, ScaleEvent, TimestampedRecommendation
 from algorithms.observation import PodResourceUsage, ResourceMetricsData
 from algorithms.pods import ContainerInfo, PodInfo, ReadinessRules
 from algorithms.quantity import QuantityError, milli_value
 from algorithms.replicas import Tolerances
+from algorithms.spec import HorizontalPodAutoscalerBehavior
+from algorithms.spec_codec import parse_behavior
 
 
 class CaseFormatError(ValueError):
@@ -126,3 +132,58 @@ def readiness(controller: Mapping[str, Any]) -> ReadinessRules:
         delay_of_initial_readiness_status_seconds=float(check(
             controller.get("delay_of_initial_readiness_status", 30.0), (int, float),
             "controller.delay_of_initial_readiness_status")))
+
+
+def history(raw: Any, path: str = "history") -> History:
+    if raw is None:
+        return History(recommendations=None)
+    check(raw, dict, path)
+    recs_raw = raw.get("recommendations")
+    recs = None if recs_raw is None else tuple(
+        TimestampedRecommendation(need(r, "replicas", int, f"{path}.recommendations[{i}]"),
+                                  float(need(r, "timestamp", (int, float),
+                                             f"{path}.recommendations[{i}]")))
+        for i, r in enumerate(check(recs_raw, list, f"{path}.recommendations")))
+    return History(recommendations=recs,
+                   scale_up_events=_events(raw.get("scale_up_events", []),
+                                           f"{path}.scale_up_events"),
+                   scale_down_events=_events(raw.get("scale_down_events", []),
+                                             f"{path}.scale_down_events"))
+
+
+def _events(raw: Any, path: str) -> tuple[ScaleEvent, ...]:
+    return tuple(
+        ScaleEvent(need(e, "replica_change", int, f"{path}[{i}]"),
+                   float(need(e, "timestamp", (int, float), f"{path}[{i}]")),
+                   bool(check(e.get("outdated", False), bool, f"{path}[{i}].outdated")))
+        for i, e in enumerate(check(raw, list, path)))
+
+
+def behavior(raw: Any, path: str = "behavior") -> HorizontalPodAutoscalerBehavior | None:
+    """Verbatim behavior JSON, API-defaulted (idempotent on already-defaulted input)."""
+    if raw is None:
+        return None
+    try:
+        return default_behavior(parse_behavior(raw, path))
+    except SpecError as exc:
+        raise CaseFormatError(path, str(exc)) from exc
+
+
+def controller_config(raw: Any) -> ControllerConfig:
+    controller = check(raw if raw is not None else {}, dict, "controller")
+    gates = check(controller.get("feature_gates", {}), dict, "controller.feature_gates")
+    defaults = FeatureGates()
+
+    def number(key: str, default: float) -> float:
+        return float(check(controller.get(key, default), (int, float), f"controller.{key}"))
+
+    return ControllerConfig(
+        tolerances=tolerances(controller), readiness=readiness(controller),
+        downscale_stabilization_window_seconds=number("downscale_stabilization_window", 300.0),
+        scale_up_limit_factor=number("scale_up_limit_factor", 2.0),
+        scale_up_limit_minimum=number("scale_up_limit_minimum", 4.0),
+        feature_gates=FeatureGates(
+            hpa_scale_to_zero=bool(gates.get("HPAScaleToZero", defaults.hpa_scale_to_zero)),
+            hpa_configurable_tolerance=bool(gates.get("HPAConfigurableTolerance",
+                                                      defaults.hpa_configurable_tolerance)),
+            hpa_generation=bool(gates.get("HPAGeneration", defaults.hpa_generation))))
