@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from algorithms.spec import HPAScalingRules, HorizontalPodAutoscalerBehavior
+from algorithms.spec import HorizontalPodAutoscalerBehavior, HPAScalingRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ def replace_or_append(items: tuple[TimestampedRecommendation, ...], index: int |
                       item: TimestampedRecommendation) -> tuple[TimestampedRecommendation, ...]:
     if index is None:
         return (*items, item)
-    return items[:index] + (item,) + items[index + 1:]
+    return (*items[:index], item, *items[index + 1:])
 
 
 def replicas_change_per_period(period_seconds: int, events: tuple[ScaleEvent, ...],
@@ -68,7 +68,7 @@ def _store(events: tuple[ScaleEvent, ...], period: int, change: int, now: float
     new_event = ScaleEvent(change, now, False)
     if slot is None:
         return (*marked, new_event)
-    return marked[:slot] + (new_event,) + marked[slot + 1:]
+    return (*marked[:slot], new_event, *marked[slot + 1:])
 
 
 def store_scale_event(history: History, behavior: HorizontalPodAutoscalerBehavior | None,

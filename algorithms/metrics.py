@@ -62,7 +62,7 @@ class MetricResult:
         return bool(self.failure_reason)
 
 
-class _Failed(Exception):
+class _MetricError(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -83,7 +83,7 @@ def compute_replicas_for_metric(metric: MetricSpec, data: MetricData, ctx: Metri
                                 ) -> MetricResult:
     try:
         return _dispatch(metric, data, ctx)
-    except _Failed as failed:
+    except _MetricError as failed:
         return MetricResult(failure_reason=failed.reason,
                             failure_message=f"the HPA was unable to compute the replica count: "
                                             f"{failed}")
@@ -103,7 +103,7 @@ def _dispatch(metric: MetricSpec, data: MetricData, ctx: MetricContext) -> Metri
         return _object(metric, data, ctx)
     if metric.type == EXTERNAL and metric.external is not None:
         return _external(metric, data, ctx)
-    raise _Failed("InvalidMetricSourceType", f"unknown metric source type {metric.type!r}")
+    raise _MetricError("InvalidMetricSourceType", f"unknown metric source type {metric.type!r}")
 
 
 def _resource_pod_metrics(data: Mapping[str, PodResourceUsage], resource: str, container: str
@@ -132,10 +132,10 @@ def _resource_pod_metrics(data: Mapping[str, PodResourceUsage], resource: str, c
 def _resource(resource: str, container: str, target: MetricTarget, data: MetricData,
               ctx: MetricContext, source_type: str, reason: str) -> MetricResult:
     if isinstance(data, MetricUnavailable):
-        raise _Failed(reason, f"failed to get {resource} utilization: unable to get metrics "
+        raise _MetricError(reason, f"failed to get {resource} utilization: unable to get metrics "
                               f"for resource {resource}: {data.message}")
     if not isinstance(data, ResourceMetricsData):
-        raise _Failed(reason, f"resource metric {resource}: wrong data {type(data).__name__}")
+        raise _MetricError(reason, f"resource metric {resource}: wrong data {type(data).__name__}")
     metrics = _resource_pod_metrics(data.pods, resource, container)
     binary = resource == "memory"
     try:
@@ -163,7 +163,7 @@ def _resource(resource: str, container: str, target: MetricTarget, data: MetricD
             name = f"{resource} {kind} utilization (percentage of request)"
     except rc.MetricComputationError as exc:
         what = "usage" if target.average_value is not None else "utilization"
-        raise _Failed(reason, f"failed to get {resource} {what}: {exc}") from exc
+        raise _MetricError(reason, f"failed to get {resource} {what}: {exc}") from exc
     status = MetricStatus(type=source_type, name=resource, container=container,
                           current=current)
     return MetricResult(p.replicas, name, status)
@@ -175,18 +175,18 @@ def _pods(metric: MetricSpec, data: MetricData, ctx: MetricContext) -> MetricRes
     reason = "FailedGetPodsMetric"
     prefix = f"unable to get metric {source.metric.name}"
     if isinstance(data, MetricUnavailable):
-        raise _Failed(reason, f"{prefix}: {data.message}")
+        raise _MetricError(reason, f"{prefix}: {data.message}")
     if not isinstance(data, PodsMetricData) or not data.values_milli:
-        raise _Failed(reason, f"{prefix}: no metrics returned from custom metrics API")
+        raise _MetricError(reason, f"{prefix}: no metrics returned from custom metrics API")
     if source.target.average_value is None:
-        raise _Failed(reason, "invalid pods metric source: no average value target was set")
+        raise _MetricError(reason, "invalid pods metric source: no average value target was set")
     metrics = {name: PodMetric(value) for name, value in data.values_milli.items()}
     try:
         p = rc.calc_plain_metric_replicas(metrics, ctx.spec_replicas,
                                           source.target.average_value.milli, "", ctx.pods,
                                           ctx.tolerances, ctx.rules, ctx.now)
     except rc.MetricComputationError as exc:
-        raise _Failed(reason, str(exc)) from exc
+        raise _MetricError(reason, str(exc)) from exc
     status = MetricStatus(type=PODS, metric=source.metric,
                           current=MetricValueStatus(average_value_milli=p.raw_milli))
     return MetricResult(p.replicas, f"pods metric {source.metric.name}", status)
@@ -199,7 +199,7 @@ def _object(metric: MetricSpec, data: MetricData, ctx: MetricContext) -> MetricR
     ref = source.described_object
     if isinstance(data, MetricUnavailable) or not isinstance(data, ObjectMetricData):
         message = data.message if isinstance(data, MetricUnavailable) else "no value"
-        raise _Failed(reason, f"unable to get metric {source.metric.name}: {ref.kind} "
+        raise _MetricError(reason, f"unable to get metric {source.metric.name}: {ref.kind} "
                               f"{ref.name}: {message}")
     target = source.target
     try:
@@ -219,7 +219,7 @@ def _object(metric: MetricSpec, data: MetricData, ctx: MetricContext) -> MetricR
             raise rc.MetricComputationError("invalid object metric source: neither a value "
                                             "target nor an average value target was set")
     except rc.MetricComputationError as exc:
-        raise _Failed(reason, str(exc)) from exc
+        raise _MetricError(reason, str(exc)) from exc
     status = MetricStatus(type=OBJECT, metric=source.metric, described_object=ref,
                           current=current)
     return MetricResult(p.replicas, name, status)
@@ -230,7 +230,7 @@ def _external(metric: MetricSpec, data: MetricData, ctx: MetricContext) -> Metri
     source = metric.external
     reason = "FailedGetExternalMetric"
     if isinstance(data, MetricUnavailable):
-        raise _Failed(reason, f"unable to get external metric {source.metric.name}: "
+        raise _MetricError(reason, f"unable to get external metric {source.metric.name}: "
                               f"{data.message}")
     values = data.values_milli if isinstance(data, ExternalMetricData) else ()
     target = source.target
@@ -249,6 +249,6 @@ def _external(metric: MetricSpec, data: MetricData, ctx: MetricContext) -> Metri
             raise rc.MetricComputationError("invalid external metric source: neither a value "
                                             "target nor an average value target was set")
     except rc.MetricComputationError as exc:
-        raise _Failed(reason, str(exc)) from exc
+        raise _MetricError(reason, str(exc)) from exc
     status = MetricStatus(type=EXTERNAL, metric=source.metric, current=current)
     return MetricResult(p.replicas, name, status)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from algorithms.config import ControllerConfig
 from algorithms.history import TimestampedRecommendation
 from algorithms.policies import Events, Limited, limit_legacy, limit_with_behaviors
-from algorithms.spec import HPAScalingRules, HorizontalPodAutoscalerBehavior
+from algorithms.spec import HorizontalPodAutoscalerBehavior, HPAScalingRules
 from algorithms.stabilization import Stabilized, stabilize_legacy, stabilize_with_behaviors
 
 

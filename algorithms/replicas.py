@@ -64,7 +64,7 @@ def _ceil_int32(value: float) -> int:
         raise MetricComputationError("usage ratio is NaN (is a target zero?)")
     if value > MAX_INT32:
         return MAX_INT32
-    return max(int(math.ceil(value)), -MAX_INT32 - 1)
+    return max(math.ceil(value), -MAX_INT32 - 1)
 
 
 def _ceil_int64(value: float) -> int:
@@ -72,7 +72,7 @@ def _ceil_int64(value: float) -> int:
         raise MetricComputationError("usage is NaN (are the replicas zero?)")
     if value >= float(MAX_INT64):
         return MAX_INT64
-    return max(int(math.ceil(value)), -MAX_INT64 - 1)
+    return max(math.ceil(value), -MAX_INT64 - 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,7 @@ def set_condition(conditions: tuple[Condition, ...], condition_type: str, status
                 moved = now
             updated = replace(existing, status=status, reason=reason, message=message,
                               last_transition_time=moved)
-            return conditions[:index] + (updated,) + conditions[index + 1:]
+            return (*conditions[:index], updated, *conditions[index + 1:])
     # A new condition starts with an empty status in upstream, so it always "transitions".
     return (*conditions, Condition(condition_type, status, reason, message, now))
 

@@ -1,0 +1,110 @@
+"""The conformance runner: every shared upstream-derived case passes, and bad input is
+reported precisely (file, case id, field) without stopping the run."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autoscaler import conformance
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+CASE_FILES = sorted(SHARED.glob("*.json"))
+
+
+def test_shared_case_files_exist() -> None:
+    # Without them the next test would pass vacuously.
+    assert {p.name for p in CASE_FILES} >= {"replicas.json", "normalize.json", "reconcile.json"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in CASE_FILES])
+def test_every_shared_case_passes(path: Path) -> None:
+    summary = conformance.run_paths([path])
+    assert summary.failures == []
+    assert summary.passed == len(json.loads(path.read_text())["cases"])
+
+
+def _write(tmp_path: Path, document: Any, name: str = "cases.json") -> Path:
+    path = tmp_path / name
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
+
+
+def _replicas_case() -> dict[str, Any]:
+    cases = json.loads((SHARED / "replicas.json").read_text())["cases"]
+    return dict(cases[0])
+
+
+def _run(paths: list[Path]) -> tuple[int, str]:
+    out = io.StringIO()
+    code = conformance.main([str(p) for p in paths], out)
+    return code, out.getvalue()
+
+
+@pytest.mark.parametrize(("mutate", "fragment"), [
+    pytest.param(lambda c: c.pop("pods"), "field pods: missing", id="missing-field"),
+    pytest.param(lambda c: c.update(current_replicas="3"), "field current_replicas: must be int",
+                 id="wrong-type"),
+    pytest.param(lambda c: c["pods"][0].update(ready="maybe"), "field pods[0].ready",
+                 id="bad-enum"),
+    pytest.param(lambda c: c["pods"][0]["containers"][0]["requests"].update(cpu="1Kb"),
+                 "field pods[0].containers[0].requests.cpu", id="bad-quantity"),
+    pytest.param(lambda c: c.update(kind="scale"), "unsupported kind 'scale'",
+                 id="unsupported-kind"),
+    pytest.param(lambda c: c["metric"]["resource"].update(target=5),
+                 "metric.resource.target", id="bad-metric-spec"),
+])
+def test_malformed_case_is_reported_and_run_goes_on(tmp_path: Path, mutate: Any,
+                                                    fragment: str) -> None:
+    bad = _replicas_case()
+    mutate(bad)
+    good = _replicas_case()
+    path = _write(tmp_path, {"suite": "t", "cases": [bad, good]})
+    code, out = _run([path])
+    assert code == 1
+    assert fragment in out
+    assert f"{path}[0] case {bad['id']!r}" in out
+    assert out.splitlines()[-1] == "1 passed, 1 failed"
+
+
+@pytest.mark.parametrize(("document", "fragment"), [
+    pytest.param("{not json", "cannot read case file", id="bad-json"),
+    pytest.param({"suite": "t"}, "field cases: missing or not a list", id="no-cases"),
+    pytest.param([1, 2], "field cases: missing or not a list", id="not-an-object"),
+])
+def test_malformed_file_counts_as_failed(tmp_path: Path, document: Any, fragment: str) -> None:
+    path = _write(tmp_path, document)
+    good = _write(tmp_path, {"suite": "t", "cases": [_replicas_case()]}, "good.json")
+    code, out = _run([path, good])
+    assert code == 1
+    assert f"{path}: {fragment}" in out
+    assert out.splitlines()[-1] == "1 passed, 1 failed"
+
+
+def test_wrong_expectation_fails_with_expected_and_got(tmp_path: Path) -> None:
+    case = _replicas_case()
+    case["expect"] = {**case["expect"], "replicas": case["expect"]["replicas"] + 1}
+    code, out = _run([_write(tmp_path, {"suite": "t", "cases": [case]})])
+    assert code == 1
+    assert f"FAIL {case['id']}: expected replicas={case['expect']['replicas']}" in out
+
+
+def test_missing_case_id_is_reported(tmp_path: Path) -> None:
+    case = _replicas_case()
+    del case["id"]
+    code, out = _run([_write(tmp_path, {"suite": "t", "cases": [case]})])
+    assert code == 1 and "field id: missing or not a string" in out
+
+
+def test_cli_entry_point_prints_summary_line() -> None:
+    proc = subprocess.run([sys.executable, "-m", "autoscaler", "conformance",
+                           *map(str, CASE_FILES)], capture_output=True, text=True, check=False)
+    total = sum(len(json.loads(p.read_text())["cases"]) for p in CASE_FILES)
+    assert proc.stdout.splitlines()[-1] == f"{total} passed, 0 failed"
+    assert proc.returncode == 0
