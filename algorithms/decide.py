@@ -91,7 +91,8 @@ def decide(spec: HorizontalPodAutoscalerSpec, observation: Observation, history:
              "the HPA controller was able to get the target's current scale")
     current = scale.spec_replicas
     if history.recommendations is None:
-        history = replace(history, recommendations=(TimestampedRecommendation(current, now),))
+        history = History((TimestampedRecommendation(current, now),),
+                          history.scale_up_events, history.scale_down_events)
     return _decide_with_scale(spec, observation, scale, history, work, config)
 
 
@@ -188,7 +189,8 @@ def _normalize(spec: HorizontalPodAutoscalerSpec, proposals: Proposals, current:
     work.set(ABLE_TO_SCALE, TRUE, normalized.stabilized.reason, normalized.stabilized.message)
     work.set(SCALING_LIMITED, TRUE if normalized.scaling_limited else FALSE,
              normalized.limited.reason, normalized.limited.message)
-    history = replace(history, recommendations=normalized.stabilized.recommendations)
+    history = History(normalized.stabilized.recommendations, history.scale_up_events,
+                      history.scale_down_events)
     return normalized.replicas, reason, normalized, history
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 _KEY = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
@@ -31,15 +32,15 @@ class Requirement:
     values: tuple[str, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        present = self.key in labels
-        value = labels.get(self.key)
         op = self.operator
+        value = labels.get(self.key)
+        if op in ("=", "in"):  # the common case first: Deployment selectors are equalities
+            return value is not None and value in self.values
+        present = self.key in labels
         if op == "exists":
             return present
         if op == "!":
             return not present
-        if op in ("=", "in"):
-            return present and value in self.values
         if op in ("!=", "notin"):
             return not present or value not in self.values
         if not present or value is None:
@@ -57,9 +58,13 @@ class Selector:
     requirements: tuple[Requirement, ...]
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(r.matches(labels) for r in self.requirements)
+        for requirement in self.requirements:
+            if not requirement.matches(labels):
+                return False
+        return True
 
 
+@lru_cache(maxsize=4096)
 def parse_selector(text: str) -> Selector:
     """Parse; an empty string selects everything (callers treat "" as missing first)."""
     requirements: list[Requirement] = []

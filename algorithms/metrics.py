@@ -115,17 +115,23 @@ def _resource_pod_metrics(data: Mapping[str, PodResourceUsage], resource: str, c
     """
     out: dict[str, PodMetric] = {}
     for name, usage in data.items():
+        containers = usage.containers
         if container:
-            value = usage.containers.get(container, {}).get(resource)
+            named = containers.get(container)
+            value = None if named is None else named.get(resource)
+            if value is not None:
+                out[name] = PodMetric(value, usage.timestamp, usage.window_seconds)
+            continue
+        total = 0
+        complete = bool(containers)
+        for usage_of_container in containers.values():
+            value = usage_of_container.get(resource)
             if value is None:
-                continue
-            out[name] = PodMetric(value, usage.timestamp, usage.window_seconds)
-            continue
-        values = [c.get(resource) for c in usage.containers.values()]
-        if not values or any(v is None for v in values):
-            continue
-        out[name] = PodMetric(sum(v for v in values if v is not None), usage.timestamp,
-                              usage.window_seconds)
+                complete = False
+                break
+            total += value
+        if complete:
+            out[name] = PodMetric(total, usage.timestamp, usage.window_seconds)
     return out
 
 

@@ -92,9 +92,13 @@ def _utilization_ratio(metrics: Mapping[str, PodMetric], requests: Mapping[str, 
         request = requests.get(name)
         if request is None:
             continue
-        metrics_total = wrap_int64(metrics_total + metric.value_milli)
-        requests_total = wrap_int64(requests_total + request)
+        metrics_total += metric.value_milli
+        requests_total += request
         entries += 1
+    # Go wraps on every int64 addition; wrapping once at the end gives the same value
+    # (addition modulo 2**64 is associative), at a fraction of the cost.
+    metrics_total = wrap_int64(metrics_total)
+    requests_total = wrap_int64(requests_total)
     if requests_total == 0:
         raise MetricComputationError("no metrics returned matched known pods")
     utilization = wrap_int32(div_trunc(wrap_int64(metrics_total * 100), requests_total))
@@ -105,9 +109,7 @@ def _utilization_ratio(metrics: Mapping[str, PodMetric], requests: Mapping[str, 
 
 def _usage_ratio(metrics: Mapping[str, PodMetric], target_usage: int) -> tuple[float, int]:
     """`metricsclient.GetMetricUsageRatio`: plain average over every entry."""
-    total = 0
-    for metric in metrics.values():
-        total = wrap_int64(total + metric.value_milli)
+    total = wrap_int64(sum(metric.value_milli for metric in metrics.values()))
     usage = div_trunc(total, len(metrics))
     return float(usage) / float(target_usage), usage
 

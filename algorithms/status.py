@@ -7,7 +7,7 @@ that type in place (or append it) and move `lastTransitionTime` only when the st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from algorithms.spec import CrossVersionObjectReference, MetricIdentifier
 
@@ -71,8 +71,7 @@ def set_condition(conditions: tuple[Condition, ...], condition_type: str, status
             moved = existing.last_transition_time
             if existing.status != status:
                 moved = now
-            updated = replace(existing, status=status, reason=reason, message=message,
-                              last_transition_time=moved)
+            updated = Condition(condition_type, status, reason, message, moved)
             return (*conditions[:index], updated, *conditions[index + 1:])
     # A new condition starts with an empty status in upstream, so it always "transitions".
     return (*conditions, Condition(condition_type, status, reason, message, now))
