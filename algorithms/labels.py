@@ -58,7 +58,8 @@ class Selector:
     requirements: tuple[Requirement, ...]
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        for requirement in self.requirements:
+        # A plain loop, not all(genexpr): this runs per pod per pass and is ~2x faster.
+        for requirement in self.requirements:  # noqa: SIM110
             if not requirement.matches(labels):
                 return False
         return True
