@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from autoscaler import conformance, demo
+from autoscaler import conformance
+from autoscaler.replay.command import ReplayOptions, run_replay
+from autoscaler.replay.scenarios import SCENARIOS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,8 +16,60 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     conf = sub.add_parser("conformance", help="run upstream-derived HPA conformance case files")
     conf.add_argument("files", nargs="+", help="case files (JSON, see FORMAT.md)")
-    sub.add_parser("demo", help="the seed's LlamaEdge HPA on a scripted load, in-process")
+    sub.add_parser("demo", help="replay the default scenario (the seed's LlamaEdge HPA under "
+                                "a real LLM trace) in-process, no cluster needed")
+    _replay_parser(sub.add_parser(
+        "replay", help="what would these HPA specs have done to this workload?"))
     return parser
+
+
+def _replay_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", choices=sorted(SCENARIOS),
+                   help="an embedded scenario (default llamaedge when no --trace is given)")
+    p.add_argument("--trace", type=Path, help="workload file (see --format)")
+    p.add_argument("--format", dest="fmt",
+                   choices=["csv", "azure-llm", "per-minute", "prometheus", "rps",
+                            "kubectl-watch"], help="trace format (sniffed when omitted)")
+    p.add_argument("--policy", action="append", default=[],
+                   help="HPA YAML file (autoscaling/v2; several documents allowed), fixed:N "
+                        "or oracle; repeatable")
+    p.add_argument("--unit", choices=["cores", "requests_per_second"],
+                   help="unit of a csv / prometheus demand series")
+    p.add_argument("--column", help="per-minute trace: the function hash to replay "
+                                    "(default: the sum of all rows)")
+    p.add_argument("--time-scale", type=float,
+                   help="stretch time: 2 makes the trace last twice as long")
+    p.add_argument("--rate-scale", type=float,
+                   help="multiply the load: 0.5 halves it")
+    p.add_argument("--out-dir", type=Path, default=Path("replay-out"),
+                   help="where decisions.log, summary.json and replay.png go")
+    p.add_argument("--timeline", type=Path, help="write every step of every policy here")
+    p.add_argument("--timeline-format", choices=["csv", "jsonl"], default="csv")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only on a terminal)")
+    p.add_argument("--every-sync", action="store_true",
+                   help="log every controller sync, not only changes")
+    p.add_argument("--seed", type=int, default=0, help="random seed (request routing)")
+
+
+def _replay_options(args: argparse.Namespace) -> ReplayOptions:
+    # Only what was given: each trace format accepts its own options, and names the
+    # ones that do not apply to it.
+    trace_options: dict[str, object] = {}
+    if args.time_scale is not None:
+        trace_options["time_scale"] = args.time_scale
+    if args.rate_scale is not None:
+        trace_options["rate_scale"] = args.rate_scale
+    if args.unit:
+        trace_options["unit"] = args.unit
+    if args.column:
+        trace_options["column"] = args.column
+    return ReplayOptions(
+        scenario=args.scenario, trace=args.trace, fmt=args.fmt, policies=tuple(args.policy),
+        trace_options=trace_options, out_dir=args.out_dir, timeline=args.timeline,
+        timeline_format=args.timeline_format, plot=not args.no_plot, progress=args.progress,
+        seed=args.seed, every_sync=args.every_sync)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +85,9 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "conformance":
         return conformance.main(args.files, sys.stdout)
     if args.command == "demo":
-        return demo.run(sys.stdout)
+        return run_replay(ReplayOptions(), sys.stdout)
+    if args.command == "replay":
+        return run_replay(_replay_options(args), sys.stdout)
     return 2
 
 

@@ -1,0 +1,170 @@
+"""The time-stepped cluster: pods, a workload engine, and the controller calling `decide()`.
+
+Time advances in whole seconds, in chunks that end at every controller sync and every pod
+readiness change, so within a chunk the set of Ready pods is constant and the engines can
+work on numpy arrays. At each sync (every `sync_period_seconds`, 15 s by default) the
+controller sees the pods and the metrics pipeline's latest CPU samples and runs the same
+`algorithms.decide` as the daemon; a rescale creates or deletes pods at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from algorithms.decide import Decision, decide
+from algorithms.history import History
+from algorithms.observation import Observation, ScaleObservation
+from algorithms.spec import HorizontalPodAutoscalerSpec
+from algorithms.status import HPAStatus
+from autoscaler.replay.model import DecisionRecord, EngineStep, ReplaySink, StepChunk, Summary
+from autoscaler.replay.observe import metric_data
+from autoscaler.replay.quantiles import Quantiles
+from autoscaler.replay.settings import SimulationSettings
+from autoscaler.replay.sim_pods import PodSet, SimPod
+
+LABELS = {"app": "replay"}
+SELECTOR = "app=replay"
+
+
+class Engine(Protocol):
+    unit: str
+    delays: Quantiles
+
+    def duration_seconds(self) -> int: ...
+
+    def pod_capacity(self) -> float: ...
+
+    def usage_cores(self, pod: SimPod, a: float, b: float) -> float: ...
+
+    def advance_chunk(self, t0: int, t1: int, ready: list[SimPod]) -> EngineStep: ...
+
+
+@dataclass
+class Totals:
+    """Running sums for one policy's Summary."""
+
+    replica_seconds: float = 0.0
+    violation_seconds: float = 0.0
+    underprovisioned_seconds: float = 0.0
+    scale_events: int = 0
+    max_replicas: int = 0
+    arrived: float = 0.0
+    served: float = 0.0
+    dropped: float = 0.0
+    queued: float = 0.0
+
+    def add(self, chunk: StepChunk, underprovisioned: NDArray[np.bool_]) -> None:
+        self.replica_seconds += float(chunk.replicas.sum())
+        self.violation_seconds += float(chunk.violation.sum())
+        self.underprovisioned_seconds += float(np.count_nonzero(underprovisioned))
+        self.max_replicas = max(self.max_replicas, int(chunk.replicas.max(initial=0)))
+        self.arrived += float(chunk.demand.sum())
+        self.served += float(chunk.served.sum())
+        self.dropped += float(chunk.dropped.sum())
+        self.queued = float(chunk.queued[-1]) if len(chunk.queued) else self.queued
+
+    def summary(self, policy: str, duration: float, delays: Quantiles) -> Summary:
+        return Summary(policy, duration, self.replica_seconds, self.violation_seconds,
+                       self.underprovisioned_seconds, self.scale_events, self.max_replicas,
+                       self.arrived, self.served, self.dropped, self.queued,
+                       delays.quantile(0.5), delays.quantile(0.95), delays.quantile(0.99))
+
+
+@dataclass
+class Controller:
+    """The HPA controller's state between syncs."""
+
+    spec: HorizontalPodAutoscalerSpec
+    history: History = field(default_factory=History)
+    status: HPAStatus = field(default_factory=HPAStatus)
+
+    def sync(self, pods: PodSet, engine: Engine, now: float, settings: SimulationSettings
+             ) -> Decision:
+        infos = tuple(p.info(now, LABELS) for p in pods.pods)
+        observation = Observation(
+            scale=ScaleObservation(len(pods), len(pods), SELECTOR), pods=infos,
+            metrics=metric_data(self.spec.metrics, engine, pods.pods, now, settings.metrics),
+            status=self.status)
+        decision = decide(self.spec, observation, self.history, now, settings.controller)
+        self.history, self.status = decision.history, decision.status
+        return decision
+
+
+def target_percent(spec: HorizontalPodAutoscalerSpec) -> int | None:
+    for metric in spec.metrics:
+        if metric.resource is not None and metric.resource.target.average_utilization:
+            return metric.resource.target.average_utilization
+    return None
+
+
+def decision_record(decision: Decision, spec: HorizontalPodAutoscalerSpec, now: float
+                    ) -> DecisionRecord:
+    metrics = decision.status.current_metrics
+    current = metrics[0].current.average_utilization if metrics else None
+    conditions = {c.type: c for c in decision.status.conditions}
+    limiting = conditions.get("ScalingLimited")
+    active = conditions.get("ScalingActive")
+    if decision.rescale:
+        reason = decision.reason
+    elif active is not None and active.status == "False":
+        reason = active.reason
+    else:
+        able = conditions.get("AbleToScale")
+        reason = "; ".join(c.reason for c in (able, limiting) if c is not None)
+    target = decision.desired_replicas if decision.rescale else decision.current_replicas
+    return DecisionRecord(now, decision.current_replicas, target, current,
+                          target_percent(spec), decision.rescale, reason)
+
+
+def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
+                initial_replicas: int, controller: Controller | None,
+                sink: ReplaySink) -> Summary:
+    """Run one policy (an HPA controller, or none for fixed:N) over the whole workload."""
+    pods = PodSet(settings.lifecycle)
+    pods.add(0.0, initial_replicas, warm=True)
+    totals = Totals()
+    duration = engine.duration_seconds()
+    sync_period = settings.controller.sync_period_seconds
+    next_sync = sync_period
+    t = 0
+    while t < duration:
+        end = _chunk_end(t, duration, next_sync if controller else math.inf, pods)
+        ready = pods.ready(float(t))
+        step = engine.advance_chunk(t, end, ready)
+        chunk = _chunk(t, end, len(pods), len(ready), step)
+        totals.add(chunk, step.underprovisioned)
+        sink.on_chunk(policy, chunk)
+        t = end
+        if controller is not None and t >= next_sync:
+            decision = controller.sync(pods, engine, float(t), settings)
+            sink.on_decision(policy, decision_record(decision, controller.spec, float(t)))
+            if decision.rescale:
+                totals.scale_events += 1
+                pods.scale_to(float(t), decision.desired_replicas)
+            next_sync += sync_period
+    summary = totals.summary(policy, float(duration), engine.delays)
+    sink.on_summary(summary)
+    return summary
+
+
+def _chunk_end(t: int, duration: int, next_sync: float, pods: PodSet) -> int:
+    end = duration if math.isinf(next_sync) else min(duration, math.ceil(next_sync))
+    for pod in pods.pods:
+        transition = math.ceil(pod.ready_at)
+        if t < transition < end:
+            end = transition
+    return max(end, t + 1)
+
+
+def _chunk(t0: int, t1: int, replicas: int, ready: int, step: EngineStep) -> StepChunk:
+    n = t1 - t0
+    return StepChunk(
+        t_seconds=np.arange(t0, t1, dtype=np.float64), demand=step.demand,
+        capacity=step.capacity, replicas=np.full(n, replicas, dtype=np.int64),
+        ready=np.full(n, ready, dtype=np.int64), served=step.served, queued=step.queued,
+        dropped=step.dropped, violation=step.violation)

@@ -1,0 +1,157 @@
+"""Data shared by trace readers, the simulator and the reports.
+
+Traces stop at the readers: whatever the file format, a workload arrives here as one of
+three shapes, with units in the names. Simulation results leave as chunks of per-second
+steps (numpy arrays, so a 58-day replay streams in bounded memory) plus one record per
+controller decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class DemandSeries:
+    """Offered load sampled on a regular grid.
+
+    `unit` is "cores" (CPU demand) or "requests_per_second" (then each request costs
+    `cpu_seconds_per_request` of CPU in the simulator). `values[i]` holds for
+    `[start_seconds + i*step_seconds, start_seconds + (i+1)*step_seconds)`.
+    """
+
+    start_seconds: float
+    step_seconds: float
+    values: FloatArray
+    unit: str = "cores"
+    source: str = ""
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(len(self.values)) * self.step_seconds
+
+
+@dataclass(frozen=True)
+class RequestTrace:
+    """Individual LLM requests: arrival time (seconds from trace start) and token counts."""
+
+    arrival_seconds: FloatArray
+    prompt_tokens: IntArray
+    output_tokens: IntArray
+    source: str = ""
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(self.arrival_seconds[-1]) if len(self.arrival_seconds) else 0.0
+
+
+@dataclass(frozen=True)
+class HpaWatchRow:
+    """One line of `kubectl get hpa -w`."""
+
+    name: str
+    reference: str
+    current_percent: int | None  # None for "<unknown>"
+    target_percent: int
+    min_replicas: int
+    max_replicas: int
+    replicas: int
+    age_seconds: float
+
+
+@dataclass(frozen=True)
+class HpaWatchTrace:
+    rows: tuple[HpaWatchRow, ...]
+    source: str = ""
+
+
+Workload = DemandSeries | RequestTrace | HpaWatchTrace
+
+
+@dataclass(frozen=True)
+class StepChunk:
+    """Consecutive 1-second steps of one policy's run (all arrays have the same length).
+
+    demand/capacity/served/queued/dropped are in the workload's unit: cores for CPU demand,
+    requests per second for request-rate series, requests for LLM request traces.
+    """
+
+    t_seconds: FloatArray
+    demand: FloatArray
+    capacity: FloatArray
+    replicas: IntArray  # the scale's spec.replicas
+    ready: IntArray  # pods Ready and serving
+    served: FloatArray
+    queued: FloatArray  # backlog at the end of the step
+    dropped: FloatArray
+    violation: NDArray[np.bool_]  # SLO violated during this step
+
+
+@dataclass(frozen=True)
+class EngineStep:
+    """What a workload engine computed for a run of seconds (before replicas are known)."""
+
+    demand: FloatArray
+    capacity: FloatArray
+    served: FloatArray
+    queued: FloatArray
+    dropped: FloatArray
+    violation: NDArray[np.bool_]
+    underprovisioned: NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One controller sync, as `kubectl get hpa -w` would show it, plus its reason."""
+
+    t_seconds: float
+    current_replicas: int
+    desired_replicas: int
+    current_percent: int | None
+    target_percent: int | None
+    rescale: bool
+    reason: str  # rescale reason, or the limiting condition's reason
+
+
+@dataclass(frozen=True)
+class Summary:
+    policy: str
+    duration_seconds: float
+    replica_seconds: float
+    violation_seconds: float
+    underprovisioned_seconds: float
+    scale_events: int
+    max_replicas: int
+    arrived: float
+    served: float
+    dropped: float
+    queued_at_end: float
+    delay_p50_seconds: float | None = None  # queueing delay or TTFT where modeled
+    delay_p95_seconds: float | None = None
+    delay_p99_seconds: float | None = None
+
+    @property
+    def violation_share(self) -> float:
+        return self.violation_seconds / self.duration_seconds if self.duration_seconds else 0.0
+
+    @property
+    def underprovisioned_share(self) -> float:
+        return (self.underprovisioned_seconds / self.duration_seconds
+                if self.duration_seconds else 0.0)
+
+
+class ReplaySink(Protocol):
+    """Receives a run as it happens: the simulator never holds a whole timeline."""
+
+    def on_chunk(self, policy: str, chunk: StepChunk) -> None: ...
+
+    def on_decision(self, policy: str, record: DecisionRecord) -> None: ...
+
+    def on_summary(self, summary: Summary) -> None: ...

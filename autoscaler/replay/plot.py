@@ -1,0 +1,259 @@
+"""Demand vs capacity vs replicas per policy, as a PNG, from a bounded-memory downsample.
+
+The simulator streams millions of steps and does not say how many will come, so each
+policy's steps go into time buckets whose width starts at one second and doubles (merging
+neighbouring pairs) whenever the buckets would outnumber `max_points`. Each bucket keeps
+what a plot must not hide: the peak demand, the lowest capacity, the most replicas and
+whether any step in it violated the SLO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+from numpy.typing import NDArray
+
+from autoscaler.replay.model import DecisionRecord, FloatArray, IntArray, StepChunk, Summary
+
+BoolArray = NDArray[np.bool_]
+
+_DEMAND, _CAPACITY, _REPLICAS, _VIOLATION = "tab:blue", "tab:green", "tab:orange", "tab:red"
+_VIOLATION_ALPHA = 0.25
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Sparse buckets: bucket `index[i]` covers [origin + index*width, ... + width)."""
+
+    origin: float
+    width: float
+    index: IntArray
+    demand_max: FloatArray
+    capacity_min: FloatArray
+    replicas_max: IntArray
+    violation_any: BoolArray
+
+    @property
+    def starts(self) -> FloatArray:
+        return self.origin + self.index.astype(np.float64) * self.width
+
+    def merged(self, other: Buckets) -> Buckets:
+        """Both sets combined, buckets with the same index reduced into one."""
+        return _grouped(self.origin, self.width, np.concatenate([self.index, other.index]),
+                        np.concatenate([self.demand_max, other.demand_max]),
+                        np.concatenate([self.capacity_min, other.capacity_min]),
+                        np.concatenate([self.replicas_max, other.replicas_max]),
+                        np.concatenate([self.violation_any, other.violation_any]))
+
+    def coarsened(self) -> Buckets:
+        """Twice as wide: buckets 2k and 2k+1 become bucket k."""
+        return _grouped(self.origin, self.width * 2, self.index // 2, self.demand_max,
+                        self.capacity_min, self.replicas_max, self.violation_any)
+
+
+def _grouped(origin: float, width: float, index: IntArray, demand: FloatArray,
+             capacity: FloatArray, replicas: IntArray, violation: BoolArray) -> Buckets:
+    """One bucket per distinct index, in index order, each column reduced its own way."""
+    if len(index) == 0:
+        return _empty(origin, width)
+    order = np.argsort(index, kind="stable")
+    index = index[order]
+    firsts = np.flatnonzero(np.concatenate([[True], index[1:] != index[:-1]]))
+    return Buckets(origin, width, index[firsts],
+                   np.maximum.reduceat(demand[order], firsts),
+                   np.minimum.reduceat(capacity[order], firsts),
+                   np.maximum.reduceat(replicas[order], firsts),
+                   np.logical_or.reduceat(violation[order], firsts))
+
+
+def _empty(origin: float, width: float) -> Buckets:
+    return Buckets(origin, width, np.empty(0, np.int64), np.empty(0, np.float64),
+                   np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.bool_))
+
+
+class Downsampler:
+    """One policy's steps, bucketed so that the buckets span at most `max_points` widths."""
+
+    def __init__(self, max_points: int) -> None:
+        if max_points < 2:
+            raise ValueError("max_points must be at least 2")
+        self.max_points = max_points
+        self._buckets: Buckets | None = None
+
+    @property
+    def buckets(self) -> Buckets | None:
+        return self._buckets
+
+    def add(self, chunk: StepChunk) -> None:
+        if len(chunk.t_seconds) == 0:
+            return
+        t = np.asarray(chunk.t_seconds, dtype=np.float64)
+        current = self._buckets or _empty(float(t[0]), 1.0)
+        current = self._widen_to_fit(current, float(t.min()), float(t.max()))
+        index = np.floor((t - current.origin) / current.width).astype(np.int64)
+        fresh = Buckets(current.origin, current.width, index,
+                        np.asarray(chunk.demand, np.float64),
+                        np.asarray(chunk.capacity, np.float64),
+                        np.asarray(chunk.replicas, np.int64),
+                        np.asarray(chunk.violation, np.bool_))
+        self._buckets = current.merged(fresh)
+
+    def _widen_to_fit(self, buckets: Buckets, t_min: float, t_max: float) -> Buckets:
+        lowest, highest = t_min, t_max
+        if len(buckets.index):
+            lowest = min(lowest, float(buckets.starts[0]))
+            highest = max(highest, float(buckets.starts[-1]))
+        while self._span(buckets, lowest, highest) > self.max_points:
+            buckets = buckets.coarsened()
+        return buckets
+
+    @staticmethod
+    def _span(buckets: Buckets, lowest: float, highest: float) -> int:
+        first = np.floor((lowest - buckets.origin) / buckets.width)
+        last = np.floor((highest - buckets.origin) / buckets.width)
+        return int(last - first) + 1
+
+
+# Axis unit by total duration: (longest duration shown in it, divisor, label).
+_TIME_UNITS = ((2 * 3600.0, 60.0, "minutes"), (3 * 86400.0, 3600.0, "hours"),
+               (float("inf"), 86400.0, "days"))
+
+
+def time_unit(duration_seconds: float) -> tuple[float, str]:
+    for limit, divisor, label in _TIME_UNITS:
+        if duration_seconds <= limit:
+            return divisor, label
+    raise AssertionError("unreachable: the last unit has no limit")
+
+
+def panel_title(policy: str, summary: Summary | None) -> str:
+    if summary is None:
+        return policy
+    return (f"{policy}: {summary.replica_seconds:,.0f} replica-s, "
+            f"SLO violated {100 * summary.violation_share:.2f}%, "
+            f"under-provisioned {100 * summary.underprovisioned_share:.2f}%, "
+            f"{summary.scale_events} scale events, max {summary.max_replicas} replicas")
+
+
+class PlotSink:
+    """ReplaySink drawing one stacked panel per policy into a PNG on `close()`."""
+
+    def __init__(self, path: Path, max_points: int = 4000, *, unit: str = "",
+                 dpi: int = 110) -> None:
+        self.path = path
+        self.max_points = max_points
+        self.unit = unit
+        self.dpi = dpi
+        self._series: dict[str, Downsampler] = {}
+        self._summaries: dict[str, Summary] = {}
+
+    def downsampled(self, policy: str) -> Buckets | None:
+        sampler = self._series.get(policy)
+        return sampler.buckets if sampler else None
+
+    def on_chunk(self, policy: str, chunk: StepChunk) -> None:
+        sampler = self._series.setdefault(policy, Downsampler(self.max_points))
+        sampler.add(chunk)
+
+    def on_decision(self, policy: str, record: DecisionRecord) -> None:
+        pass
+
+    def on_summary(self, summary: Summary) -> None:
+        self._summaries[summary.policy] = summary
+        self._series.setdefault(summary.policy, Downsampler(self.max_points))
+
+    def close(self) -> None:
+        if not self._series:
+            return
+        figure = self.render()
+        FigureCanvasAgg(figure)
+        figure.savefig(self.path, dpi=self.dpi)
+
+    def render(self) -> Figure:
+        # A bare Figure on the Agg canvas: no pyplot state, no GUI backend, nothing to close.
+        policies = list(self._series)
+        figure = Figure(figsize=(12, 1.2 + 2.4 * len(policies)), layout="constrained")
+        # Shared scales on both axes, so panels compare at a glance.
+        axes = figure.subplots(len(policies), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+        divisor, label = time_unit(self._duration())
+        origin = self._origin()
+        top = max([1, *(int(b.replicas_max.max()) for b in self._all_buckets() if len(b.index))])
+        for ax, policy in zip(axes, policies, strict=True):
+            _draw_panel(ax, self._series[policy].buckets, origin, divisor, self.unit, top)
+            ax.set_title(panel_title(policy, self._summaries.get(policy)), fontsize=9, loc="left")
+        axes[-1].set_xlabel(f"time ({label})")
+        # Set once all panels are drawn: the shared scale must fit every policy's peak.
+        axes[0].set_ylim(0, self._load_top() * 1.08)
+        handles = _legend_handles()
+        figure.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=8)
+        return figure
+
+    def _origin(self) -> float:
+        starts = [b.origin for b in self._all_buckets()]
+        return min(starts) if starts else 0.0
+
+    def _duration(self) -> float:
+        ends = [float(b.starts[-1]) + b.width for b in self._all_buckets() if len(b.index)]
+        return max(ends) - self._origin() if ends else 0.0
+
+    def _load_top(self) -> float:
+        peaks = [1e-9]
+        for b in self._all_buckets():
+            finite = np.concatenate([b.demand_max, b.capacity_min])
+            finite = finite[np.isfinite(finite)]
+            if len(finite):
+                peaks.append(float(finite.max()))
+        return max(peaks)
+
+    def _all_buckets(self) -> list[Buckets]:
+        return [s.buckets for s in self._series.values() if s.buckets is not None]
+
+
+def _legend_handles() -> list[Artist]:
+    # Built once rather than collected from a panel, which may have no violation to show.
+    return [Line2D([], [], color=_DEMAND, label="demand (bucket max)"),
+            Line2D([], [], color=_CAPACITY, label="ready capacity (bucket min)"),
+            Line2D([], [], color=_REPLICAS, label="replicas (bucket max, right axis)"),
+            Patch(color=_VIOLATION, alpha=_VIOLATION_ALPHA, label="SLO violated")]
+
+
+def _draw_panel(ax: Axes, buckets: Buckets | None, origin: float, divisor: float,
+                unit: str, replicas_top: int) -> None:
+    ax.set_ylabel(unit or "load", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    replicas_ax = ax.twinx()
+    replicas_ax.set_ylabel("replicas", fontsize=8)
+    replicas_ax.set_ylim(0, replicas_top * 1.15)
+    replicas_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if buckets is None or len(buckets.index) == 0:
+        return
+    x = (np.append(buckets.starts, buckets.starts[-1] + buckets.width) - origin) / divisor
+    _shade_violations(ax, x, buckets.violation_any)
+    demand = np.append(buckets.demand_max, buckets.demand_max[-1])
+    capacity = np.append(buckets.capacity_min, buckets.capacity_min[-1])
+    replicas = np.append(buckets.replicas_max, buckets.replicas_max[-1])
+    ax.plot(x, demand, drawstyle="steps-post", color=_DEMAND, lw=0.9)
+    ax.plot(x, capacity, drawstyle="steps-post", color=_CAPACITY, lw=0.9)
+    replicas_ax.plot(x, replicas, drawstyle="steps-post", color=_REPLICAS, lw=0.9,
+                     alpha=0.8)
+
+
+def _shade_violations(ax: Axes, x: FloatArray, violation: BoolArray) -> None:
+    if not violation.any():
+        return
+    # Runs of violating buckets as (start, length) pairs: one collection, not a patch each.
+    padded = np.concatenate([[False], violation, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    starts, stops = edges[::2], edges[1::2]
+    spans = [(float(x[a]), float(x[b] - x[a])) for a, b in zip(starts, stops, strict=True)]
+    ax.broken_barh(spans, (0, 1), transform=ax.get_xaxis_transform(), color=_VIOLATION,
+                   alpha=_VIOLATION_ALPHA, linewidth=0)

@@ -1,0 +1,91 @@
+"""Per-policy summary: collected as the simulator finishes each policy, printed as a table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+from autoscaler.replay.model import DecisionRecord, StepChunk, Summary
+
+
+class SummaryCollector:
+    """ReplaySink keeping each policy's Summary in the order the runs finished."""
+
+    def __init__(self) -> None:
+        self._summaries: list[Summary] = []
+
+    @property
+    def summaries(self) -> tuple[Summary, ...]:
+        return tuple(self._summaries)
+
+    def on_summary(self, summary: Summary) -> None:
+        self._summaries.append(summary)
+
+    def on_chunk(self, policy: str, chunk: StepChunk) -> None:
+        pass
+
+    def on_decision(self, policy: str, record: DecisionRecord) -> None:
+        pass
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _percent(share: float) -> str:
+    return f"{100.0 * share:.2f}%"
+
+
+def _amount(value: float) -> str:
+    # Requests are whole; core-seconds are not, and two decimals are plenty for them.
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+
+
+def _row(summary: Summary) -> tuple[str, ...]:
+    return (
+        summary.policy,
+        f"{summary.replica_seconds:,.0f}",
+        f"{summary.violation_seconds:,.0f}",
+        _percent(summary.violation_share),
+        _percent(summary.underprovisioned_share),
+        _seconds(summary.delay_p50_seconds),
+        _seconds(summary.delay_p95_seconds),
+        _seconds(summary.delay_p99_seconds),
+        str(summary.scale_events),
+        str(summary.max_replicas),
+        _amount(summary.dropped),
+    )
+
+
+def _headers(unit: str) -> tuple[str, ...]:
+    dropped = f"dropped ({unit})" if unit else "dropped"
+    return ("policy", "replica-seconds", "violation s", "violation %", "underprov %",
+            "p50 s", "p95 s", "p99 s", "scale events", "max replicas", dropped)
+
+
+def format_summary_table(summaries: Sequence[Summary], unit: str) -> str:
+    """Aligned plain-text table, one row per policy: policy left-aligned, numbers right.
+
+    `unit` is the workload's unit, which is what `dropped` counts (e.g. "requests").
+    The delay columns are queueing delay or TTFT where the simulator models them, else "-".
+    """
+    rows = [_headers(unit), *(_row(s) for s in summaries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def summaries_to_json(summaries: Sequence[Summary]) -> str:
+    """JSON list of the Summary fields plus the two shares, for scripts and CI artifacts."""
+    records = []
+    for summary in summaries:
+        record = dataclasses.asdict(summary)
+        record["violation_share"] = summary.violation_share
+        record["underprovisioned_share"] = summary.underprovisioned_share
+        records.append(record)
+    return json.dumps(records, indent=2)

@@ -1,0 +1,132 @@
+"""Library API: run several policies side by side on one workload.
+
+    from autoscaler.replay.run import Policy, replay
+    summaries = replay(workload, [Policy.hpa("seed", spec), Policy.fixed(3), Policy.oracle()],
+                       SimulationSettings(), sink)
+
+Every HPA policy runs the same `algorithms.decide` as the daemon, on its own simulated
+cluster fed with the same trace (and the same random seed), so differences are the specs'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from algorithms.defaults import set_defaults
+from algorithms.errors import SpecError
+from algorithms.spec import HorizontalPodAutoscalerSpec
+from algorithms.spec_codec import parse_spec
+from algorithms.validation import check_spec
+from autoscaler.replay.cluster import Controller, Engine, run_cluster
+from autoscaler.replay.fluid import FluidEngine
+from autoscaler.replay.llm import LLMEngine
+from autoscaler.replay.model import (
+    DemandSeries,
+    HpaWatchTrace,
+    ReplaySink,
+    RequestTrace,
+    Summary,
+    Workload,
+)
+from autoscaler.replay.oracle import oracle_demand, oracle_requests
+from autoscaler.replay.settings import SimulationSettings
+
+
+class PolicyError(ValueError):
+    """A policy argument or spec file is unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    spec: HorizontalPodAutoscalerSpec | None = None
+    fixed_replicas: int | None = None
+    is_oracle: bool = False
+
+    @staticmethod
+    def hpa(name: str, spec: HorizontalPodAutoscalerSpec) -> Policy:
+        return Policy(name=f"hpa:{name}", spec=spec)
+
+    @staticmethod
+    def fixed(replicas: int) -> Policy:
+        return Policy(name=f"fixed:{replicas}", fixed_replicas=replicas)
+
+    @staticmethod
+    def oracle() -> Policy:
+        return Policy(name="oracle", is_oracle=True)
+
+
+def spec_from_object(raw: Any, where: str) -> tuple[str, HorizontalPodAutoscalerSpec]:
+    """An autoscaling/v2 HorizontalPodAutoscaler (or a bare spec) -> (name, defaulted and
+    validated spec). Errors name the file and every bad field."""
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where}: expected a HorizontalPodAutoscaler object, got "
+                          f"{type(raw).__name__}")
+    body = raw.get("spec", raw) if "kind" in raw or "spec" in raw else raw
+    name = str((raw.get("metadata") or {}).get("name") or Path(where).stem)
+    try:
+        spec = set_defaults(parse_spec(body))
+        check_spec(spec)
+    except SpecError as exc:
+        raise PolicyError(f"{where}: {exc}") from exc
+    return name, spec
+
+
+def load_spec_file(path: Path) -> list[Policy]:
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+                     if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"{path}: cannot read: {exc}") from exc
+    if not documents:
+        raise PolicyError(f"{path}: no YAML document found")
+    return [Policy.hpa(*spec_from_object(d, str(path))) for d in documents]
+
+
+def parse_policy(text: str) -> list[Policy]:
+    """`fixed:N`, `oracle`, or a YAML file of one or more HPAs."""
+    if text == "oracle":
+        return [Policy.oracle()]
+    if text.startswith("fixed:"):
+        try:
+            replicas = int(text.removeprefix("fixed:"))
+        except ValueError:
+            replicas = -1
+        if replicas < 1:
+            raise PolicyError(f"policy {text!r}: fixed:N needs a whole number N >= 1")
+        return [Policy.fixed(replicas)]
+    return load_spec_file(Path(text))
+
+
+def make_engine(workload: Workload, settings: SimulationSettings) -> Engine:
+    if isinstance(workload, DemandSeries):
+        return FluidEngine(workload, settings)
+    if isinstance(workload, RequestTrace):
+        return LLMEngine(workload, settings)
+    raise PolicyError("a kubectl get hpa -w trace is replayed open-loop (autoscaler replay "
+                      "--format kubectl-watch), not through the cluster simulator")
+
+
+def replay(workload: DemandSeries | RequestTrace | HpaWatchTrace, policies: list[Policy],
+           settings: SimulationSettings, sink: ReplaySink) -> list[Summary]:
+    summaries = []
+    for policy in policies:
+        if policy.is_oracle:
+            if isinstance(workload, DemandSeries):
+                summaries.append(oracle_demand(workload, settings, sink, policy.name))
+            elif isinstance(workload, RequestTrace):
+                summaries.append(oracle_requests(workload, settings, sink, policy.name))
+            continue
+        engine = make_engine(workload, settings)
+        if policy.spec is not None:
+            initial = settings.initial_replicas or policy.spec.min_replicas or 1
+            summaries.append(run_cluster(policy.name, engine, settings, initial,
+                                         Controller(policy.spec), sink))
+        else:
+            summaries.append(run_cluster(policy.name, engine, settings,
+                                         policy.fixed_replicas or 1, None, sink))
+    return summaries

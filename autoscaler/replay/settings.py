@@ -1,0 +1,80 @@
+"""The simulator's model, every delay and default in one place (the README documents them).
+
+Defaults describe the seed's LlamaEdge Deployment: qwen-2-0.5b on llama.cpp (which LlamaEdge
+wraps), 3000m CPU request = limit, one inference at a time per pod.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from algorithms.config import ControllerConfig
+
+
+@dataclass(frozen=True)
+class PodLifecycle:
+    """Pending for `scheduling_seconds` (scheduling, image already cached), then
+    Running-not-ready for `startup_seconds` (model load), then Ready. While loading, a pod
+    burns `startup_cpu_cores` (reading and mapping weights)."""
+
+    scheduling_seconds: float = 2.0
+    startup_seconds: float = 30.0
+    startup_cpu_cores: float = 1.0
+    cpu_request_milli: int = 3000
+    cpu_limit_milli: int = 3000
+    idle_cpu_cores: float = 0.01
+
+
+@dataclass(frozen=True)
+class MetricsPipeline:
+    """How CPU samples reach the controller.
+
+    metrics-server (default): kubelet/cAdvisor scraped every `resolution_seconds`; each sample
+    is the average usage over the preceding `window_seconds`, stamped at the scrape time.
+    A pod gets its first sample once it has run a whole window. Prometheus: scraped every
+    `resolution_seconds`, `rate()` over `window_seconds`, evaluated at the sync time.
+    """
+
+    kind: str = "metrics-server"  # or "prometheus"
+    resolution_seconds: float = 15.0
+    window_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class LLMCapacity:
+    """Per-pod inference capacity (llama.cpp on CPU).
+
+    Published figures for Qwen2/2.5-0.5B: 4 x86 AVX-512 cores, Q8_0: ~1,100 prompt tok/s and
+    ~76 output tok/s (the defaults); Raspberry Pi 5, 4 threads, Q4_0: ~290 and ~34 (decode is
+    memory-bound: more threads do not help). A busy server shows ~100 % of its threads' CPU
+    whatever its queue length, and ~0 when idle.
+    """
+
+    prefill_tokens_per_second: float = 1100.0
+    decode_tokens_per_second: float = 76.0
+    concurrency: int = 1  # LlamaEdge serves one inference at a time
+    max_queue_per_pod: int = 32  # waiting requests beyond this are dropped (counted)
+
+
+PI5_CAPACITY = LLMCapacity(prefill_tokens_per_second=290.0, decode_tokens_per_second=34.0)
+
+
+@dataclass(frozen=True)
+class SLO:
+    """A request violates when its time to first token exceeds `ttft_seconds`; a demand
+    series violates in every second its demand exceeds the ready pods' capacity."""
+
+    ttft_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    lifecycle: PodLifecycle = field(default_factory=PodLifecycle)
+    metrics: MetricsPipeline = field(default_factory=MetricsPipeline)
+    capacity: LLMCapacity = field(default_factory=LLMCapacity)
+    slo: SLO = field(default_factory=SLO)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    cpu_seconds_per_request: float = 0.5  # for request-rate series
+    max_backlog_seconds: float = 60.0  # fluid backlog bound, in seconds of one pod's work
+    initial_replicas: int | None = None  # None: the spec's minReplicas
+    seed: int = 0
