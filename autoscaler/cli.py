@@ -9,6 +9,7 @@ from pathlib import Path
 from autoscaler import conformance
 from autoscaler.replay.command import ReplayOptions, run_replay
 from autoscaler.replay.scenarios import SCENARIOS
+from autoscaler.replay.settings import ModelOverrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +52,20 @@ def _replay_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--every-sync", action="store_true",
                    help="log every controller sync, not only changes")
     p.add_argument("--seed", type=int, default=0, help="random seed (request routing)")
+    model = p.add_argument_group("simulator model (defaults: README, 'The simulator')")
+    model.add_argument("--metrics", choices=["metrics-server", "prometheus"],
+                       help="metrics pipeline the controller reads")
+    model.add_argument("--metric-window", type=float, help="metric window in seconds")
+    model.add_argument("--startup-seconds", type=float, help="model load time of a new pod")
+    model.add_argument("--sync-period", type=float, help="controller sync period in seconds")
+    model.add_argument("--capacity", choices=["x86-avx512", "pi5"],
+                       help="LLM pod capacity preset (Qwen2-0.5B on llama.cpp)")
+    model.add_argument("--prefill-tps", type=float, help="prompt tokens/s per pod")
+    model.add_argument("--decode-tps", type=float, help="output tokens/s per pod")
+    model.add_argument("--concurrency", type=int, help="inferences at a time per pod")
+    model.add_argument("--ttft-slo", type=float, help="time-to-first-token SLO in seconds")
+    model.add_argument("--cpu-seconds-per-request", type=float,
+                       help="CPU cost of one request of a request-rate series")
 
 
 def _replay_options(args: argparse.Namespace) -> ReplayOptions:
@@ -69,7 +84,16 @@ def _replay_options(args: argparse.Namespace) -> ReplayOptions:
         scenario=args.scenario, trace=args.trace, fmt=args.fmt, policies=tuple(args.policy),
         trace_options=trace_options, out_dir=args.out_dir, timeline=args.timeline,
         timeline_format=args.timeline_format, plot=not args.no_plot, progress=args.progress,
-        seed=args.seed, every_sync=args.every_sync)
+        seed=args.seed, every_sync=args.every_sync, model=_model_overrides(args))
+
+
+def _model_overrides(args: argparse.Namespace) -> ModelOverrides:
+    return ModelOverrides(
+        metrics=args.metrics, metric_window_seconds=args.metric_window,
+        startup_seconds=args.startup_seconds, sync_period_seconds=args.sync_period,
+        capacity_preset=args.capacity, prefill_tokens_per_second=args.prefill_tps,
+        decode_tokens_per_second=args.decode_tps, concurrency=args.concurrency,
+        ttft_slo_seconds=args.ttft_slo, cpu_seconds_per_request=args.cpu_seconds_per_request)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,12 @@ from autoscaler.replay.model import (
 )
 from autoscaler.replay.run import Policy, replay
 from autoscaler.replay.scenarios import SEED_HPA, TUNED_HPA, UPSTREAM_DEFAULT_HPA
-from autoscaler.replay.settings import LLMCapacity, PodLifecycle, SimulationSettings
+from autoscaler.replay.settings import (
+    LLMCapacity,
+    ModelOverrides,
+    PodLifecycle,
+    SimulationSettings,
+)
 from autoscaler.replay.sim_pods import PodSet
 
 
@@ -176,3 +181,19 @@ def test_scale_up_timeline_by_hand() -> None:
             first.current_percent) == (15.0, 1, 2, 100)
     ready = rec.column("hpa:seed-cpu50", "ready")
     assert ready[46] == 1 and ready[47] == 2
+
+
+@pytest.mark.parametrize(("overrides", "prefill", "decode", "window", "startup"), [
+    pytest.param(ModelOverrides(), 1100.0, 76.0, 15.0, 30.0, id="nothing-given-keeps-defaults"),
+    pytest.param(ModelOverrides(capacity_preset="pi5"), 290.0, 34.0, 15.0, 30.0, id="pi5"),
+    pytest.param(ModelOverrides(capacity_preset="pi5", prefill_tokens_per_second=500.0),
+                 500.0, 34.0, 15.0, 30.0, id="explicit-beats-preset"),
+    pytest.param(ModelOverrides(metric_window_seconds=60.0, startup_seconds=90.0),
+                 1100.0, 76.0, 60.0, 90.0, id="window-and-startup"),
+])
+def test_model_overrides(overrides: ModelOverrides, prefill: float, decode: float,
+                         window: float, startup: float) -> None:
+    applied = overrides.apply(SimulationSettings())
+    assert (applied.capacity.prefill_tokens_per_second,
+            applied.capacity.decode_tokens_per_second, applied.metrics.window_seconds,
+            applied.lifecycle.startup_seconds) == (prefill, decode, window, startup)

@@ -21,7 +21,7 @@ from autoscaler.replay.report import (
 )
 from autoscaler.replay.run import Policy, PolicyError, parse_policy, replay
 from autoscaler.replay.scenarios import SCENARIOS, Scenario
-from autoscaler.replay.settings import SimulationSettings
+from autoscaler.replay.settings import ModelOverrides, SimulationSettings
 from autoscaler.replay.traces import TraceError, read_trace
 
 
@@ -39,6 +39,7 @@ class ReplayOptions:
     progress: bool | None = None  # None: only on a TTY
     seed: int = 0
     every_sync: bool = False
+    model: ModelOverrides = field(default_factory=ModelOverrides)
 
 
 def _named(options: ReplayOptions) -> Scenario:
@@ -76,7 +77,7 @@ def run_replay(options: ReplayOptions, out: TextIO = sys.stdout) -> int:
 
 
 def _simulate(scenario: Scenario, options: ReplayOptions, out: TextIO) -> int:
-    settings = replace(scenario.settings, seed=options.seed)
+    settings = replace(options.model.apply(scenario.settings), seed=options.seed)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     workload = scenario.workload
     unit = workload.unit if isinstance(workload, DemandSeries) else "requests"

@@ -6,7 +6,8 @@ wraps), 3000m CPU request = limit, one inference at a time per pod.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from algorithms.config import ControllerConfig
 
@@ -78,3 +79,49 @@ class SimulationSettings:
     max_backlog_seconds: float = 60.0  # fluid backlog bound, in seconds of one pod's work
     initial_replicas: int | None = None  # None: the spec's minReplicas
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelOverrides:
+    """Command-line changes to a scenario's model; None keeps the scenario's value."""
+
+    metrics: str | None = None
+    metric_window_seconds: float | None = None
+    startup_seconds: float | None = None
+    sync_period_seconds: float | None = None
+    capacity_preset: str | None = None  # "x86-avx512" | "pi5"
+    prefill_tokens_per_second: float | None = None
+    decode_tokens_per_second: float | None = None
+    concurrency: int | None = None
+    ttft_slo_seconds: float | None = None
+    cpu_seconds_per_request: float | None = None
+
+    def apply(self, base: SimulationSettings) -> SimulationSettings:
+        presets = {"pi5": PI5_CAPACITY, "x86-avx512": LLMCapacity()}
+        cap = presets.get(self.capacity_preset or "", base.capacity)
+        capacity = replace(
+            cap,
+            prefill_tokens_per_second=_pick(self.prefill_tokens_per_second,
+                                            cap.prefill_tokens_per_second),
+            decode_tokens_per_second=_pick(self.decode_tokens_per_second,
+                                           cap.decode_tokens_per_second),
+            concurrency=_pick(self.concurrency, cap.concurrency))
+        metrics = replace(base.metrics, kind=_pick(self.metrics, base.metrics.kind),
+                          window_seconds=_pick(self.metric_window_seconds,
+                                               base.metrics.window_seconds))
+        lifecycle = replace(base.lifecycle, startup_seconds=_pick(
+            self.startup_seconds, base.lifecycle.startup_seconds))
+        controller = replace(base.controller, sync_period_seconds=_pick(
+            self.sync_period_seconds, base.controller.sync_period_seconds))
+        slo = replace(base.slo, ttft_seconds=_pick(self.ttft_slo_seconds, base.slo.ttft_seconds))
+        return replace(base, capacity=capacity, metrics=metrics, lifecycle=lifecycle,
+                       controller=controller, slo=slo,
+                       cpu_seconds_per_request=_pick(self.cpu_seconds_per_request,
+                                                     base.cpu_seconds_per_request))
+
+
+_T = TypeVar("_T")
+
+
+def _pick(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
