@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
 from algorithms.decide import Decision, decide
 from algorithms.history import History
@@ -58,15 +57,16 @@ class Totals:
     dropped: float = 0.0
     queued: float = 0.0
 
-    def add(self, chunk: StepChunk, underprovisioned: NDArray[np.bool_]) -> None:
-        self.replica_seconds += float(chunk.replicas.sum())
-        self.violation_seconds += float(chunk.violation.sum())
-        self.underprovisioned_seconds += float(np.count_nonzero(underprovisioned))
-        self.max_replicas = max(self.max_replicas, int(chunk.replicas.max(initial=0)))
-        self.arrived += float(chunk.demand.sum())
-        self.served += float(chunk.served.sum())
-        self.dropped += float(chunk.dropped.sum())
-        self.queued = float(chunk.queued[-1]) if len(chunk.queued) else self.queued
+    def add(self, step: EngineStep, seconds: int, replicas: int) -> None:
+        # Replicas are constant within a chunk: scalars instead of array reductions.
+        self.replica_seconds += float(replicas * seconds)
+        self.max_replicas = max(self.max_replicas, replicas)
+        self.violation_seconds += float(np.count_nonzero(step.violation))
+        self.underprovisioned_seconds += float(np.count_nonzero(step.underprovisioned))
+        self.arrived += float(step.demand.sum())
+        self.served += float(step.served.sum())
+        self.dropped += float(step.dropped.sum())
+        self.queued = float(step.queued[-1]) if len(step.queued) else self.queued
 
     def summary(self, policy: str, duration: float, delays: Quantiles) -> Summary:
         return Summary(policy, duration, self.replica_seconds, self.violation_seconds,
@@ -85,7 +85,7 @@ class Controller:
 
     def sync(self, pods: PodSet, engine: Engine, now: float, settings: SimulationSettings
              ) -> Decision:
-        infos = tuple(p.info(now, LABELS) for p in pods.pods)
+        infos = pods.infos(now, LABELS)
         observation = Observation(
             scale=ScaleObservation(len(pods), len(pods), SELECTOR), pods=infos,
             metrics=metric_data(self.spec.metrics, engine, pods.pods, now, settings.metrics),
@@ -137,7 +137,7 @@ def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
         ready = pods.ready(float(t))
         step = engine.advance_chunk(t, end, ready)
         chunk = _chunk(t, end, len(pods), len(ready), step)
-        totals.add(chunk, step.underprovisioned)
+        totals.add(step, end - t, len(pods))
         sink.on_chunk(policy, chunk)
         t = end
         if controller is not None and t >= next_sync:

@@ -35,6 +35,11 @@ class Quantiles:
         if self._buffered >= 65536:
             self._flush()
 
+    def add_zeros(self, weight: float) -> None:
+        """`weight` worth of zero delays, without building arrays."""
+        self._weights[0] += weight
+        self.total += weight
+
     def add_one(self, value: float, weight: float = 1.0) -> None:
         self.add(np.array([value]), np.array([weight]))
 

@@ -50,6 +50,18 @@ class PodSet:
         self.prefix = prefix
         self.pods: list[SimPod] = []
         self._next = 0
+        # A pod's PodInfo only changes at its two transitions: build each once.
+        self._infos: dict[tuple[str, bool, bool], PodInfo] = {}
+
+    def infos(self, t: float, labels: dict[str, str]) -> tuple[PodInfo, ...]:
+        out = []
+        for pod in self.pods:
+            key = (pod.name, pod.is_running(t), pod.is_ready(t))
+            info = self._infos.get(key)
+            if info is None:
+                info = self._infos[key] = pod.info(t, labels)
+            out.append(info)
+        return tuple(out)
 
     def add(self, t: float, count: int, warm: bool = False) -> None:
         for _ in range(count):
@@ -66,6 +78,8 @@ class PodSet:
         victims = sorted(self.pods, key=lambda p: (p.is_ready(t), -p.created))
         removed = victims[:len(self.pods) - replicas]
         self.pods = [p for p in self.pods if p not in removed]
+        gone = {p.name for p in removed}
+        self._infos = {k: v for k, v in self._infos.items() if k[0] not in gone}
         return removed
 
     def ready(self, t: float) -> list[SimPod]:

@@ -1,0 +1,92 @@
+"""Replay speed and memory (run by hand; prints figures, asserts nothing).
+
+1. One HPA over 7 days at 1-second steps (a seeded diurnal CPU demand series).
+   Target: <= 2 s on one core.
+2. The whole NASA-HTTP 1995 trace (5,059,950 s, ~58.6 days) at 1-second steps, one HPA,
+   streamed through the simulator (no timeline kept). Target: peak RSS <= 500 MB.
+
+    .venv/bin/python benchmarks/replay_speed.py [--skip-nasa]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from autoscaler.replay.model import DecisionRecord, DemandSeries, StepChunk, Summary
+from autoscaler.replay.run import replay
+from autoscaler.replay.scenarios import SEED_HPA
+from autoscaler.replay.settings import SimulationSettings
+from autoscaler.replay.traces import read_rps_lines
+
+TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
+NASA = TRACES / "nasa_http_1995_rps_workload.tbz2"
+
+
+class CountingSink:
+    """Consumes the run like a real sink would, keeping only counts."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.decisions = 0
+
+    def on_chunk(self, policy: str, chunk: StepChunk) -> None:
+        self.steps += len(chunk.t_seconds)
+
+    def on_decision(self, policy: str, record: DecisionRecord) -> None:
+        self.decisions += 1
+
+    def on_summary(self, summary: Summary) -> None:
+        pass
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def seven_days() -> None:
+    seconds = 7 * 86400
+    t = np.arange(seconds)
+    rng = np.random.default_rng(0)
+    demand = 4.0 + 3.0 * np.sin(t / 86400 * 2 * np.pi) + rng.gamma(2.0, 0.5, seconds)
+    series = DemandSeries(0.0, 1.0, demand, "cores", "synthetic diurnal")
+    sink = CountingSink()
+    start = time.perf_counter()
+    [summary] = replay(series, [SEED_HPA], SimulationSettings(), sink)
+    elapsed = time.perf_counter() - start
+    print(f"7 days, 1 HPA, 1 s steps: {elapsed:.2f} s wall ({sink.steps:,} steps, "
+          f"{sink.decisions:,} controller syncs, {sink.steps / elapsed:,.0f} steps/s, "
+          f"{elapsed / sink.decisions * 1e6:,.0f} us per sync incl. its 15 steps); "
+          f"{summary.scale_events} scale events")
+
+
+def nasa() -> None:
+    start = time.perf_counter()
+    series = read_rps_lines(NASA)
+    read = time.perf_counter() - start
+    sink = CountingSink()
+    settings = SimulationSettings(cpu_seconds_per_request=0.5)
+    start = time.perf_counter()
+    [summary] = replay(series, [SEED_HPA], settings, sink)
+    elapsed = time.perf_counter() - start
+    print(f"NASA 1995, {series.duration_seconds / 86400:.1f} days at 1 s: read {read:.1f} s, "
+          f"replay {elapsed:.1f} s ({sink.steps:,} steps, {sink.decisions:,} syncs); "
+          f"peak RSS {peak_rss_mb():.0f} MB; replica-seconds {summary.replica_seconds:,.0f}, "
+          f"violation {summary.violation_share:.2%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-nasa", action="store_true")
+    args = parser.parse_args()
+    seven_days()
+    if not args.skip_nasa:
+        nasa()
+
+
+if __name__ == "__main__":
+    main()
