@@ -89,9 +89,9 @@ def main() -> None:
     if args.nasa_days > 0:
         keep = int(args.nasa_days * 86400)
         nasa = DemandSeries(0.0, 1.0, nasa.values[:keep], nasa.unit, nasa.source)
-    run(f"NASA HTTP 1995, first {nasa.duration_seconds / 86400:.1f} days, 0.5 CPU-s per "
-        "request, 1..20", nasa, policies(20, 4),
-        SimulationSettings(cpu_seconds_per_request=0.5), "requests_per_second")
+    run(f"NASA HTTP 1995, first {nasa.duration_seconds / 86400:.1f} days, 2 CPU-s per "
+        "request, 1..20", nasa, policies(20, 6),
+        SimulationSettings(cpu_seconds_per_request=2.0), "requests_per_second")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def format_summary_table(summaries: Sequence[Summary], unit: str) -> str:
     `unit` is the workload's unit, which is what `dropped` counts (e.g. "requests").
     The delay columns are queueing delay or TTFT where the simulator models them, else "-".
     """
-    rows = [_headers(unit), *(_row(s) for s in summaries)]
+    # Dropped work is counted over time: core-seconds for CPU demand, requests for rates.
+    amount = {"cores": "core-seconds", "requests_per_second": "requests"}.get(unit, unit)
+    rows = [_headers(amount), *(_row(s) for s in summaries)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
