@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from autoscaler import conformance
+from autoscaler.daemon.app import DaemonOptions, run_daemon
+from autoscaler.daemon.table import print_table
 from autoscaler.replay.command import ReplayOptions, run_replay
 from autoscaler.replay.scenarios import SCENARIOS
 from autoscaler.replay.settings import ModelOverrides
@@ -21,7 +23,39 @@ def build_parser() -> argparse.ArgumentParser:
                                 "a real LLM trace) in-process, no cluster needed")
     _replay_parser(sub.add_parser(
         "replay", help="what would these HPA specs have done to this workload?"))
+    _run_parser(sub.add_parser("run", help="the in-cluster daemon"))
+    get = sub.add_parser("get", help="the HPA-like table of the autoscalers this daemon "
+                                     "would manage")
+    _connection_args(get)
+    get.add_argument("--spec-dir", type=Path)
+    get.add_argument("--no-crd", action="store_true")
+    get.add_argument("--sedna", action="store_true")
     return parser
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then "
+                                        "$KUBECONFIG / ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context")
+    p.add_argument("--namespace", "-n", action="append", default=[],
+                   help="only these namespaces (repeatable; default all)")
+
+
+def _run_parser(p: argparse.ArgumentParser) -> None:
+    _connection_args(p)
+    p.add_argument("--spec-dir", type=Path,
+                   help="also manage the HPA YAML files of this directory (e.g. a ConfigMap)")
+    p.add_argument("--no-crd", action="store_true", help="do not watch ElasticAutoscalers")
+    p.add_argument("--sedna", action="store_true",
+                   help="honor Sedna JointInferenceService edgeWorker.hpa / cloudWorker.hpa")
+    p.add_argument("--dry-run", action="store_true",
+                   help="compute and print every decision; never write to the cluster")
+    p.add_argument("--sync-period", type=float, default=15.0, help="seconds (default 15)")
+    p.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    p.add_argument("--metrics-addr", help="serve /metrics, /healthz, /readyz, e.g. :8080")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    p.add_argument("--request-timeout", type=float, default=10.0, help="API call timeout")
 
 
 def _replay_parser(p: argparse.ArgumentParser) -> None:
@@ -112,6 +146,18 @@ def _run(argv: list[str] | None) -> int:
         return run_replay(ReplayOptions(), sys.stdout)
     if args.command == "replay":
         return run_replay(_replay_options(args), sys.stdout)
+    if args.command == "run":
+        return run_daemon(DaemonOptions(
+            kubeconfig=args.kubeconfig, context=args.context,
+            namespaces=tuple(args.namespace), spec_dir=args.spec_dir, crd=not args.no_crd,
+            sedna=args.sedna, dry_run=args.dry_run, sync_period_seconds=args.sync_period,
+            workers=args.workers, metrics_addr=args.metrics_addr, once=args.once,
+            log_format=args.log_format, request_timeout_seconds=args.request_timeout))
+    if args.command == "get":
+        return print_table(DaemonOptions(
+            kubeconfig=args.kubeconfig, context=args.context,
+            namespaces=tuple(args.namespace), spec_dir=args.spec_dir, crd=not args.no_crd,
+            sedna=args.sedna), sys.stdout)
     return 2
 
 

@@ -1,0 +1,156 @@
+"""`autoscaler run`: wire the Kubernetes adapters, spec sources and the loop together."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from kubernetes import client
+
+from algorithms.decide import Decision
+from autoscaler.clock import Clock, SystemClock
+from autoscaler.daemon.explain import targets
+from autoscaler.daemon.loop import Loop
+from autoscaler.daemon.reconcile import Reconciler, spec_targets
+from autoscaler.daemon.server import serve
+from autoscaler.kube.cache import WatchCache
+from autoscaler.kube.client import connect
+from autoscaler.kube.metrics_api import MetricsApiPass
+from autoscaler.kube.pods import PodCache
+from autoscaler.kube.scale import ScaleClient
+from autoscaler.kube.writer import EventRecorder, StatusWriter
+from autoscaler.specs import sources
+from autoscaler.specs.model import ManagedSpec
+
+log = structlog.get_logger("autoscaler.daemon")
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    spec_dir: Path | None = None
+    crd: bool = True
+    sedna: bool = False
+    dry_run: bool = False
+    sync_period_seconds: float = 15.0
+    workers: int = 4
+    metrics_addr: str | None = None
+    once: bool = False
+    log_format: str = "auto"  # auto | json | console
+    request_timeout_seconds: float = 10.0
+
+
+def configure_logging(fmt: str, stream: TextIO) -> None:
+    console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    renderer: Any = structlog.dev.ConsoleRenderer() if console \
+        else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(stream), cache_logger_on_first_use=False)
+
+
+def _custom_cache(custom: client.CustomObjectsApi, group: str, version: str, plural: str,
+                  namespaces: tuple[str, ...], convert: Any) -> list[WatchCache[Any]]:
+    if namespaces:
+        return [WatchCache(f"{plural}/{ns}", custom.list_namespaced_custom_object,
+                           (group, version, ns, plural), convert) for ns in namespaces]
+    return [WatchCache(plural, custom.list_cluster_custom_object, (group, version, plural),
+                       convert)]
+
+
+class SpecSources:
+    def __init__(self, api_client: client.ApiClient, options: DaemonOptions) -> None:
+        custom = client.CustomObjectsApi(api_client)
+        self.options = options
+        self.crds = _custom_cache(custom, sources.GROUP, sources.VERSION, sources.PLURAL,
+                                  options.namespaces, sources.from_custom_resource) \
+            if options.crd else []
+        self.sedna = _custom_cache(custom, sources.SEDNA_GROUP, sources.SEDNA_VERSION,
+                                   sources.SEDNA_PLURAL, options.namespaces,
+                                   sources.from_joint_inference_service) \
+            if options.sedna else []
+
+    @property
+    def caches(self) -> list[WatchCache[Any]]:
+        return [*self.crds, *self.sedna]
+
+    def collect(self) -> list[ManagedSpec]:
+        found: list[ManagedSpec] = []
+        for cache in self.crds:
+            found.extend(cache.items())
+        for cache in self.sedna:
+            for specs in cache.items():
+                found.extend(specs)
+        if self.options.spec_dir is not None:
+            found.extend(sources.from_directory(self.options.spec_dir))
+        if self.options.namespaces:
+            found = [m for m in found if m.namespace in self.options.namespaces]
+        return found
+
+
+def dry_run_printer(out: TextIO) -> Any:
+    def show(managed: ManagedSpec, decision: Decision, dry_run: bool) -> None:
+        if not dry_run or managed.spec is None:
+            return
+        target = decision.desired_replicas if decision.rescale else decision.current_replicas
+        spec = managed.spec
+        reasons = {c.type: c.reason for c in decision.status.conditions}
+        why = decision.reason if decision.rescale else "; ".join(
+            reasons[t] for t in ("AbleToScale", "ScalingActive", "ScalingLimited")
+            if t in reasons)
+        print(f"{managed.name}  {managed.reference}  {targets(decision, spec_targets(spec))}  "
+              f"{spec.min_replicas}  {spec.max_replicas}  {decision.current_replicas}->"
+              f"{target}  {'would scale' if decision.rescale else 'no change'}: {why}",
+              file=out, flush=True)
+    return show
+
+
+def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
+               clock: Clock | None = None) -> int:
+    configure_logging(options.log_format, sys.stderr)
+    connection = connect(options.kubeconfig, options.context)
+    log.info("starting", api=connection.describe(), dry_run=options.dry_run,
+             namespaces=list(options.namespaces) or "all", spec_dir=str(options.spec_dir))
+    api_client = connection.api_client
+    pods = PodCache(api_client, options.namespaces)
+    specs = SpecSources(api_client, options)
+    timeout = options.request_timeout_seconds
+    reconciler = Reconciler(
+        scale=ScaleClient(api_client, timeout), pods=pods,
+        events=EventRecorder(api_client, timeout), statuses=StatusWriter(api_client, timeout),
+        dry_run=options.dry_run, on_decision=dry_run_printer(out))
+    loop = Loop(reconciler=reconciler, specs=specs.collect,
+                metrics_pass=lambda: MetricsApiPass(api_client, timeout),
+                clock=clock or SystemClock(), sync_period_seconds=options.sync_period_seconds,
+                workers=options.workers)
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: loop.stop.set())
+    pods.start()
+    for cache in specs.caches:
+        cache.start()
+    server = None
+    if options.metrics_addr:
+        server = serve(options.metrics_addr, loop.metrics,
+                       ready=lambda: pods.synced and all(c.synced for c in specs.caches))
+    pods.wait_synced(30.0)
+    for cache in specs.caches:
+        cache.wait_synced(30.0)
+    try:
+        loop.run(once=options.once)
+    finally:
+        pods.stop()
+        for cache in specs.caches:
+            cache.stop()
+        if server is not None:
+            server.shutdown()
+        log.info("stopped")
+    return 0

@@ -1,0 +1,69 @@
+"""A decision, explained: inputs, per-metric proposals, which stage limited it.
+
+The same structure goes to the logs, to `status.explanation` and (as one line) to the
+dry-run printer, so "why did it (not) scale?" has one answer everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from algorithms.decide import Decision
+from algorithms.quantity import format_milli
+from algorithms.status import MetricStatus
+
+
+def current_value(status: MetricStatus) -> str:
+    current = status.current
+    if current.average_utilization is not None:
+        return f"{current.average_utilization}%"
+    milli = current.average_value_milli if current.average_value_milli is not None \
+        else current.value_milli
+    return "<unknown>" if milli is None else format_milli(milli, current.binary)
+
+
+def limiting_stage(decision: Decision) -> str:
+    """Which stage moved the answer away from the max across metrics (if any)."""
+    normalized = decision.normalized
+    if normalized is None:
+        return "none"
+    proposal = normalized.stabilized.reason
+    if normalized.scaling_limited:
+        return f"rate-limit/clamp ({normalized.limited.reason})"
+    if proposal != "ReadyForNewScale":
+        return f"stabilization ({proposal})"
+    return "none"
+
+
+def explain(decision: Decision, dry_run: bool) -> dict[str, Any]:
+    metrics = []
+    for result in decision.metric_results:
+        entry: dict[str, Any] = {"metric": result.metric_name or result.status.type}
+        if result.failed:
+            entry.update(error=result.failure_message, reason=result.failure_reason)
+        else:
+            entry.update(proposal=result.replicas, current=current_value(result.status))
+        metrics.append(entry)
+    normalized = decision.normalized
+    stages: dict[str, Any] = {}
+    if normalized is not None:
+        stages = {"stabilized": normalized.stabilized.replicas,
+                  "stabilization": normalized.stabilized.reason,
+                  "limited": normalized.limited.replicas,
+                  "limit": normalized.limited.reason}
+    return {"currentReplicas": decision.current_replicas,
+            "desiredReplicas": decision.desired_replicas,
+            "rescale": decision.rescale, "dryRun": dry_run, "reason": decision.reason,
+            "error": decision.error, "metrics": metrics, "stages": stages,
+            "limitedBy": limiting_stage(decision)}
+
+
+def targets(decision: Decision, spec_targets: list[str]) -> str:
+    """`kubectl get hpa` TARGETS: current/target per metric, comma separated."""
+    shown = []
+    statuses = decision.status.current_metrics
+    for index, target in enumerate(spec_targets):
+        value = current_value(statuses[index]) if index < len(statuses) and \
+            statuses[index].type else "<unknown>"
+        shown.append(f"{value}/{target}")
+    return ", ".join(shown)

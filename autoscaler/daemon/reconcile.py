@@ -1,0 +1,235 @@
+"""One pass for one autoscaler: observe -> decide -> act -> record.
+
+Observe: GET the scale, the target's pods from the watch cache, and each metric (resource
+metrics from the pass-wide metrics.k8s.io LIST of the namespace). Decide: the pure
+`algorithms.decide`. Act: PUT the scale (skipped in dry-run), or `rescale_failed` when the
+write fails. Record: status (with the history, so a restart keeps the stabilization
+windows), upstream-style Events, and a structured log line with the explanation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import structlog
+
+from algorithms.config import ControllerConfig
+from algorithms.decide import Decision, decide, rescale_failed
+from algorithms.history import History
+from algorithms.labels import SelectorError, parse_selector
+from algorithms.observation import MetricData, MetricUnavailable, Observation, ScaleObservation
+from algorithms.pods import PodInfo
+from algorithms.spec import CONTAINER_RESOURCE, RESOURCE, HorizontalPodAutoscalerSpec
+from algorithms.status import FALSE, SCALING_ACTIVE, HPAStatus, set_condition
+from autoscaler.daemon.explain import explain, targets
+from autoscaler.errors import AutoscalerError, TransientError
+from autoscaler.kube.convert import format_time
+from autoscaler.kube.scale import ScaleRead
+from autoscaler.specs.model import CRD, ManagedSpec
+from autoscaler.specs.parse import history_to_dict
+from autoscaler.status_codec import status_to_dict
+
+log = structlog.get_logger("autoscaler.reconcile")
+
+
+class ScaleApi(Protocol):
+    def get(self, namespace: str, ref: Any) -> ScaleRead: ...
+
+    def update(self, namespace: str, ref: Any, read: ScaleRead, replicas: int) -> ScaleRead: ...
+
+
+class PodSource(Protocol):
+    def pods(self, namespace: str, selector: Any = None) -> tuple[PodInfo, ...]: ...
+
+
+class ResourceMetrics(Protocol):
+    def for_pods(self, namespace: str, pod_names: set[str]) -> MetricData: ...
+
+
+class StatusSink(Protocol):
+    def patch_status(self, managed: ManagedSpec, status: dict[str, Any]) -> None: ...
+
+
+class EventSink(Protocol):
+    def record(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
+               now: float) -> None: ...
+
+
+@dataclass
+class Memory:
+    """What the daemon keeps per autoscaler between passes (for CRs it is also persisted)."""
+
+    status: HPAStatus = field(default_factory=HPAStatus)
+    history: History = field(default_factory=History)
+    selector: str = ""
+    invalid_reported: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PassResult:
+    key: str
+    decision: Decision | None
+    wrote_scale: bool
+    dry_run: bool
+    errors: tuple[str, ...] = ()
+
+
+def spec_targets(spec: HorizontalPodAutoscalerSpec) -> list[str]:
+    out = []
+    for metric in spec.metrics:
+        source = (metric.resource or metric.container_resource or metric.pods
+                  or metric.object or metric.external)
+        target = getattr(source, "target", None)
+        if target is None:
+            out.append("<unknown>")
+        elif target.average_utilization is not None:
+            out.append(f"{target.average_utilization}%")
+        else:
+            quantity = target.average_value or target.value
+            out.append(quantity.text if quantity is not None else "<unknown>")
+    return out
+
+
+@dataclass
+class Reconciler:
+    scale: ScaleApi
+    pods: PodSource
+    events: EventSink
+    statuses: StatusSink
+    config: ControllerConfig = field(default_factory=ControllerConfig)
+    dry_run: bool = False
+    on_decision: Callable[[ManagedSpec, Decision, bool], None] | None = None
+    memory: dict[str, Memory] = field(default_factory=dict)
+
+    def remember(self, managed: ManagedSpec) -> Memory:
+        memory = self.memory.get(managed.key)
+        if memory is None:
+            # First sight: a CR brings its persisted status and history (restart-safe).
+            memory = Memory(status=managed.status, history=managed.history)
+            self.memory[managed.key] = memory
+        elif managed.source == CRD and managed.status.conditions and not memory.status.conditions:
+            memory.status = managed.status
+        return memory
+
+    def other_selectors(self, managed: ManagedSpec) -> tuple[tuple[str, str], ...]:
+        prefix = f"{managed.namespace}/"
+        return tuple((key, memory.selector) for key, memory in self.memory.items()
+                     if key != managed.key and key.split(":", 1)[-1].startswith(prefix)
+                     and memory.selector)
+
+    def reconcile(self, managed: ManagedSpec, metrics: ResourceMetrics, now: float
+                  ) -> PassResult:
+        memory = self.remember(managed)
+        dry_run = self.dry_run or managed.dry_run
+        if managed.spec is None:
+            return self._invalid(managed, memory, now)
+        spec = managed.spec
+        try:
+            read: ScaleRead | None = self.scale.get(managed.namespace, spec.scale_target_ref)
+        except AutoscalerError as exc:
+            read, scale_error = None, str(exc)
+        else:
+            scale_error = ""
+        observation = self._observe(managed, spec, read, scale_error, memory, metrics)
+        decision = decide(spec, observation, memory.history, now, self.config)
+        wrote = False
+        if decision.rescale and read is not None and not dry_run:
+            try:
+                self.scale.update(managed.namespace, spec.scale_target_ref, read,
+                                  decision.desired_replicas)
+                wrote = True
+            except AutoscalerError as exc:
+                decision = rescale_failed(decision, str(exc), now)
+                self._event(managed, "Warning", "FailedRescale",
+                            f"New size: {decision.status.desired_replicas}; reason: "
+                            f"{decision.reason}; error: {exc}", now)
+        if dry_run and decision.rescale:
+            # Shadow mode: what would have happened is reported, nothing is kept as if done.
+            decision = replace(decision, history=decision.pre_event_history)
+        self._record(managed, memory, decision, wrote, dry_run, now)
+        return PassResult(managed.key, decision, wrote, dry_run)
+
+    def _observe(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec,
+                 read: ScaleRead | None, scale_error: str, memory: Memory,
+                 metrics: ResourceMetrics) -> Observation:
+        scale: ScaleObservation | None = None if read is None else read.observation
+        pods: tuple[PodInfo, ...] = ()
+        if scale is not None:
+            memory.selector = scale.selector
+            try:
+                selector = parse_selector(scale.selector) if scale.selector else None
+            except SelectorError:
+                selector = None  # decide reports InvalidSelector itself
+            if selector is not None:
+                pods = self.pods.pods(managed.namespace, selector)
+        names = {p.name for p in pods}
+        data: list[MetricData] = []
+        for metric in spec.metrics:
+            if metric.type in (RESOURCE, CONTAINER_RESOURCE):
+                data.append(metrics.for_pods(managed.namespace, names))
+            else:
+                data.append(MetricUnavailable(
+                    f"{metric.type} metrics need a custom/external metrics source "
+                    "(Prometheus), which this daemon does not have configured"))
+        return Observation(scale=scale, pods=pods, metrics=tuple(data), status=memory.status,
+                           generation=managed.generation, scale_error=scale_error,
+                           other_selectors=self.other_selectors(managed))
+
+    def _record(self, managed: ManagedSpec, memory: Memory, decision: Decision, wrote: bool,
+                dry_run: bool, now: float) -> None:
+        memory.history = decision.history
+        previous = memory.status
+        memory.status = decision.status
+        spec = managed.spec
+        assert spec is not None
+        explanation = explain(decision, dry_run)
+        if wrote:
+            self._event(managed, "Normal", "SuccessfulRescale",
+                        f"New size: {decision.desired_replicas}; reason: {decision.reason}", now)
+        log.info("decision", autoscaler=managed.key, reference=managed.reference,
+                 targets=targets(decision, spec_targets(spec)), **explanation)
+        if self.on_decision is not None:
+            self.on_decision(managed, decision, dry_run)
+        if managed.source == CRD and (decision.status != previous or wrote):
+            body = status_to_dict(decision.status, format_time)
+            body.update(reference=managed.reference,
+                        targets=targets(decision, spec_targets(spec)),
+                        history=history_to_dict(decision.history), explanation=explanation)
+            self._status(managed, body)
+
+    def _invalid(self, managed: ManagedSpec, memory: Memory, now: float) -> PassResult:
+        message = "; ".join(managed.errors)
+        if memory.invalid_reported != managed.errors:
+            memory.invalid_reported = managed.errors
+            log.warning("invalid spec", autoscaler=managed.key, origin=managed.origin,
+                        errors=list(managed.errors))
+            self._event(managed, "Warning", "InvalidSpec", message, now)
+            if managed.source == CRD:
+                conditions = set_condition(memory.status.conditions, SCALING_ACTIVE, FALSE,
+                                           "InvalidSpec", f"the spec is invalid: {message}", now)
+                memory.status = replace(memory.status, conditions=conditions)
+                self._status(managed, status_to_dict(memory.status, format_time))
+        return PassResult(managed.key, None, False, self.dry_run, managed.errors)
+
+    def _event(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
+               now: float) -> None:
+        if self.dry_run or managed.dry_run:
+            return  # dry-run never writes to the cluster, events included
+        try:
+            self.events.record(managed, event_type, reason, message, now)
+        except AutoscalerError as exc:
+            log.warning("event not recorded", autoscaler=managed.key, reason=reason,
+                        error=str(exc))
+
+    def _status(self, managed: ManagedSpec, body: dict[str, Any]) -> None:
+        if self.dry_run or managed.dry_run:
+            return
+        try:
+            self.statuses.patch_status(managed, body)
+        except TransientError as exc:
+            log.warning("status not written; retried next pass", autoscaler=managed.key,
+                        error=str(exc))
+        except AutoscalerError as exc:
+            log.error("status not written", autoscaler=managed.key, error=str(exc))

@@ -1,0 +1,131 @@
+"""A list+watch cache of one kind of object, like client-go's informer (without the queue).
+
+One LIST, then a WATCH from its resourceVersion; events update the map; a 410 Gone (the
+server's event history expired), an ERROR event or a broken stream relists after a short
+pause. `synced` turns true after the first successful LIST (what /readyz reports).
+Objects are kept as the raw JSON dicts the server sent, optionally converted once per
+resourceVersion by `convert` (a conversion error logs and skips that object).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+import structlog
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from autoscaler.errors import classify
+
+log = structlog.get_logger("autoscaler.cache")
+
+WATCH_TIMEOUT_SECONDS = 300
+RETRY_SECONDS = 2.0
+
+T = TypeVar("T")
+Lister = Callable[..., Any]  # a typed-API list function: list_namespaced_pod, ...
+
+
+class WatchCache(Generic[T]):
+    def __init__(self, what: str, list_fn: Lister, list_args: tuple[Any, ...],
+                 convert: Callable[[Mapping[str, Any]], T], timeout_seconds: float = 30.0
+                 ) -> None:
+        self.what = what
+        self.list_fn = list_fn
+        self.list_args = list_args
+        self.convert = convert
+        self.timeout = timeout_seconds
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], tuple[str, T]] = {}  # (ns, name) -> (rv, value)
+        self._synced = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.relists = 0
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"watch-{self.what}")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def items(self, namespace: str | None = None) -> list[T]:
+        with self._lock:
+            return [value for (ns, _name), (_rv, value) in self._items.items()
+                    if namespace is None or ns == namespace]
+
+    def list_now(self) -> str:
+        """LIST and replace the contents; returns the list's resourceVersion."""
+        response = self.list_fn(*self.list_args, _preload_content=False,
+                                 _request_timeout=self.timeout)
+        document = json.loads(response.data)
+        fresh: dict[tuple[str, str], tuple[str, T]] = {}
+        for item in document.get("items") or []:
+            self._put(fresh, item)
+        with self._lock:
+            self._items = fresh
+        self.relists += 1
+        self._synced.set()
+        return str((document.get("metadata") or {}).get("resourceVersion", ""))
+
+    def _put(self, target: dict[tuple[str, str], tuple[str, T]], item: Mapping[str, Any]
+             ) -> None:
+        metadata = item.get("metadata") or {}
+        key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        version = str(metadata.get("resourceVersion", ""))
+        previous = target.get(key)
+        if previous is not None and previous[0] == version:
+            return
+        try:
+            target[key] = (version, self.convert(item))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("object skipped: malformed", kind=self.what, object="/".join(key),
+                        error=str(exc))
+            target.pop(key, None)
+
+    def apply(self, event_type: str, item: Mapping[str, Any]) -> None:
+        metadata = item.get("metadata") or {}
+        key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        with self._lock:
+            if event_type == "DELETED":
+                self._items.pop(key, None)
+            elif event_type in ("ADDED", "MODIFIED"):
+                self._put(self._items, item)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._watch(self.list_now())
+            except Exception as exc:
+                log.warning("watch restarting", kind=self.what,
+                            error=str(classify(exc, f"watch {self.what}")))
+                self._stop.wait(RETRY_SECONDS)
+
+    def _watch(self, version: str) -> None:
+        # kubernetes.watch has no annotations; its calls are checked by the tests instead.
+        stream = watch.Watch()  # type: ignore[no-untyped-call]
+        events = stream.stream(  # type: ignore[no-untyped-call]
+            self.list_fn, *self.list_args, resource_version=version,
+            timeout_seconds=WATCH_TIMEOUT_SECONDS, deserialize=False)
+        try:
+            for event in events:
+                if self._stop.is_set():
+                    return
+                if event.get("type") == "ERROR":
+                    return  # typically 410 Gone: relist
+                self.apply(str(event.get("type")), event.get("raw_object") or {})
+        except ApiException as exc:
+            if exc.status != 410:
+                raise
+        finally:
+            stream.stop()  # type: ignore[no-untyped-call]

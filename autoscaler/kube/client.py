@@ -1,0 +1,49 @@
+"""Building the official client: kubeconfig or in-cluster service account, TLS verified.
+
+TLS verification stays on unless the kubeconfig itself says `insecure-skip-tls-verify`
+(the client honours that, as kubectl does); nothing here turns it off. Bearer tokens are
+never logged: `describe()` reports the host and whether a token is set, not the token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubernetes import client, config
+
+
+@dataclass(frozen=True)
+class Connection:
+    api_client: client.ApiClient
+    host: str
+    verify_tls: bool
+    has_token: bool
+
+    def describe(self) -> str:
+        return (f"{self.host} (TLS {'verified' if self.verify_tls else 'NOT verified'}, "
+                f"{'bearer token' if self.has_token else 'no token'})")
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None,
+            in_cluster: bool | None = None) -> Connection:
+    """`in_cluster=None` tries the service account first, then the kubeconfig."""
+    configuration = client.Configuration()
+    if in_cluster is not False:
+        try:
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+            return _connection(configuration)
+        except config.ConfigException:
+            if in_cluster:
+                raise
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, context=context, client_configuration=configuration)
+    return _connection(configuration)
+
+
+def _connection(configuration: client.Configuration) -> Connection:
+    token = (configuration.api_key or {}).get("authorization") or \
+        (configuration.api_key or {}).get("BearerToken")
+    return Connection(api_client=client.ApiClient(configuration),
+                      host=str(configuration.host), verify_tls=bool(configuration.verify_ssl),
+                      has_token=bool(token))

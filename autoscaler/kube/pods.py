@@ -1,0 +1,47 @@
+"""Pods as the controller sees them: a watch-fed cache (the pod informer) of `PodInfo`s."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from algorithms.labels import Selector
+from algorithms.pods import PodInfo
+from autoscaler.kube.cache import WatchCache
+from autoscaler.kube.convert import pod_info
+
+
+class PodCache:
+    """One watch per namespace given, or one over all namespaces."""
+
+    def __init__(self, api_client: client.ApiClient, namespaces: tuple[str, ...] = ()) -> None:
+        core = client.CoreV1Api(api_client)
+        if namespaces:
+            self.caches = {ns: WatchCache(f"pods/{ns}", core.list_namespaced_pod, (ns,),
+                                          pod_info) for ns in namespaces}
+        else:
+            self.caches = {"": WatchCache("pods", core.list_pod_for_all_namespaces, (),
+                                          pod_info)}
+
+    @property
+    def synced(self) -> bool:
+        return all(cache.synced for cache in self.caches.values())
+
+    def start(self) -> None:
+        for cache in self.caches.values():
+            cache.start()
+
+    def stop(self) -> None:
+        for cache in self.caches.values():
+            cache.stop()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return all(cache.wait_synced(timeout) for cache in self.caches.values())
+
+    def pods(self, namespace: str, selector: Selector | None = None) -> tuple[PodInfo, ...]:
+        cache = self.caches.get(namespace) or self.caches.get("")
+        if cache is None:
+            return ()
+        infos = cache.items(namespace)
+        if selector is None:
+            return tuple(infos)
+        return tuple(p for p in infos if selector.matches(p.labels))

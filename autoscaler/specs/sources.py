@@ -1,0 +1,123 @@
+"""Where specs come from: ElasticAutoscaler custom resources, a directory of YAML files (for
+clusters where CRDs are not allowed, e.g. a mounted ConfigMap), and Sedna
+JointInferenceServices (`spec.edgeWorker.hpa` / `spec.cloudWorker.hpa`, read-only).
+Each turns its objects into `ManagedSpec`s; an invalid object becomes a ManagedSpec whose
+`errors` name the fields, so the daemon reports it instead of crashing or skipping silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from algorithms.status import HPAStatus
+from autoscaler.kube.convert import parse_time
+from autoscaler.specs.model import CRD, FILE, SEDNA, ManagedSpec
+from autoscaler.specs.parse import checked_spec, history_from_dict
+from autoscaler.status_codec import status_from_dict
+
+GROUP, VERSION, PLURAL = "edgeautoscaler.io", "v1alpha1", "elasticautoscalers"
+KIND = "ElasticAutoscaler"
+SEDNA_GROUP, SEDNA_VERSION, SEDNA_PLURAL = "sedna.io", "v1alpha1", "jointinferenceservices"
+
+
+def _status(raw: Mapping[str, Any] | None) -> HPAStatus:
+    try:
+        return status_from_dict(raw, parse_time)
+    except (ValueError, KeyError, TypeError):
+        return HPAStatus()  # a mangled status is rebuilt from scratch, never trusted
+
+
+def from_custom_resource(obj: Mapping[str, Any]) -> ManagedSpec:
+    metadata = obj.get("metadata") or {}
+    raw_spec = obj.get("spec") or {}
+    spec, errors = checked_spec(raw_spec)
+    extension_errors = []
+    dry_run = raw_spec.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        extension_errors.append(f"spec.dryRun: Invalid value: {dry_run!r}: must be a boolean")
+    period = raw_spec.get("syncPeriodSeconds")
+    if period is not None and (isinstance(period, bool) or not isinstance(period, int)
+                               or not 1 <= period <= 3600):
+        extension_errors.append(f"spec.syncPeriodSeconds: Invalid value: {period!r}: must be "
+                                "an integer between 1 and 3600")
+    source = raw_spec.get("metricsSource", "auto")
+    if source not in ("auto", "metrics-api", "prometheus"):
+        extension_errors.append(f"spec.metricsSource: Unsupported value: {source!r}: "
+                                'supported values: "auto", "metrics-api", "prometheus"')
+    status = obj.get("status") or {}
+    all_errors = (*errors, *extension_errors)
+    return ManagedSpec(
+        source=CRD, namespace=str(metadata.get("namespace", "default")),
+        name=str(metadata.get("name", "")), spec=None if all_errors else spec,
+        errors=all_errors, dry_run=dry_run is True,
+        sync_period_seconds=float(period) if isinstance(period, int) else None,
+        metrics_source=str(source), generation=metadata.get("generation"),
+        status=_status(status), history=history_from_dict(status.get("history")),
+        origin=f"{KIND} {metadata.get('namespace')}/{metadata.get('name')}", raw=dict(obj))
+
+
+def from_hpa_document(doc: Any, origin: str, default_namespace: str = "default"
+                      ) -> ManagedSpec:
+    """An autoscaling/v2 HorizontalPodAutoscaler (or ElasticAutoscaler) document."""
+    if not isinstance(doc, Mapping):
+        return ManagedSpec(FILE, default_namespace, origin, None,
+                           (f"{origin}: expected an object, got {type(doc).__name__}",),
+                           origin=origin)
+    metadata = doc.get("metadata") or {}
+    managed = from_custom_resource({**doc, "metadata": {
+        **metadata, "namespace": metadata.get("namespace") or default_namespace}})
+    return ManagedSpec(FILE, managed.namespace, managed.name or origin, managed.spec,
+                       tuple(f"{origin}: {e}" for e in managed.errors), managed.dry_run,
+                       managed.sync_period_seconds, managed.metrics_source,
+                       managed.generation, origin=origin)
+
+
+def from_directory(directory: Path, default_namespace: str = "default") -> list[ManagedSpec]:
+    """Every *.yaml / *.yml / *.json file, every document in it (Kubernetes' `..data` links
+    of a mounted ConfigMap are skipped: the same files appear under their real names)."""
+    found: list[ManagedSpec] = []
+    for path in sorted(directory.glob("*")):
+        if path.name.startswith(".") or path.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        try:
+            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError) as exc:
+            found.append(ManagedSpec(FILE, default_namespace, path.name, None,
+                                     (f"{path}: cannot read: {exc}",), origin=str(path)))
+            continue
+        for index, doc in enumerate(d for d in documents if d is not None):
+            found.append(from_hpa_document(doc, f"{path}#{index}", default_namespace))
+    return found
+
+
+def sedna_worker_deployment(service_name: str, worker: str) -> str:
+    """Sedna names the worker Deployments `<service>-deployment-<edge|cloud>` (seed:
+    helmet-detection-inference-example-deployment-edge); its HPA is `hpa-<deployment>`."""
+    return f"{service_name}-deployment-{worker}"
+
+
+def from_joint_inference_service(obj: Mapping[str, Any]) -> list[ManagedSpec]:
+    metadata = obj.get("metadata") or {}
+    namespace = str(metadata.get("namespace", "default"))
+    service = str(metadata.get("name", ""))
+    spec = obj.get("spec") or {}
+    found = []
+    for field, worker in (("edgeWorker", "edge"), ("cloudWorker", "cloud")):
+        hpa = (spec.get(field) or {}).get("hpa")
+        if hpa is None:
+            continue
+        deployment = sedna_worker_deployment(service, worker)
+        raw = {**(hpa if isinstance(hpa, Mapping) else {}), "scaleTargetRef": {
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment}}
+        checked, errors = checked_spec(raw, f"spec.{field}.hpa")
+        found.append(ManagedSpec(
+            source=SEDNA, namespace=namespace, name=f"hpa-{deployment}", spec=checked,
+            errors=errors if isinstance(hpa, Mapping) else (
+                f"spec.{field}.hpa: Invalid value: {hpa!r}: must be an object",),
+            generation=metadata.get("generation"),
+            origin=f"JointInferenceService {namespace}/{service}"))
+    return found
