@@ -41,6 +41,7 @@ class PodInfo:
     containers: tuple[ContainerInfo, ...] = ()
     init_containers: tuple[ContainerInfo, ...] = ()
     host_network: bool = False
+    owner: str = ""  # "Kind/name" of the controlling ownerReference, "" if none
 
 
 class PodMetric(NamedTuple):

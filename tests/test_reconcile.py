@@ -3,7 +3,8 @@ restart in the middle of a stabilization window."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -165,3 +166,55 @@ def test_persisted_window_expires_normally() -> None:
     restarted = w.reconciler()
     restarted.reconcile(cr(HALF_PER_MINUTE, status=w.statuses.written[-1]), w.metrics, T0 + 61)
     assert w.scale.updates == [4, 2]
+
+
+@pytest.mark.parametrize(("change", "condition", "reason"), [
+    pytest.param(lambda p: replace(p, host_network=True), "TrafficSpreading", "HostNetworkPods",
+                 id="host-network"),
+    pytest.param(lambda p: replace(p, owner="ReplicaSet/other-app-5d8f7"), "SelectorExclusive",
+                 "ForeignPods", id="foreign-pods"),
+])
+def test_safety_findings_become_conditions_and_warnings(
+        change: Callable[[PodInfo], PodInfo], condition: str, reason: str) -> None:
+    w = world(2)
+    w.pods.by_namespace[NS] = [replace(p, owner="ReplicaSet/qwen-7dffd47c6f")
+                               for p in w.pods.by_namespace[NS]]
+    w.pods.by_namespace[NS][1] = change(w.pods.by_namespace[NS][1])
+    w.load(1.5, T0)
+    reconciler = w.reconciler()
+    result = reconciler.reconcile(cr(), w.metrics, T0)
+    assert result.decision is not None
+    found = {c.type: (c.status, c.reason) for c in result.decision.status.conditions}
+    assert found[condition] == ("False", reason)
+    assert ("Warning", reason) in {(e[0], e[1]) for e in w.events.recorded}
+    # Fixed: the condition flips back to True.
+    w.pods.by_namespace[NS][1] = replace(w.pods.by_namespace[NS][0], name="qwen-1")
+    again = reconciler.reconcile(cr(), w.metrics, T0 + 15)
+    assert again.decision is not None
+    assert {c.type: c.status for c in again.decision.status.conditions}[condition] == "True"
+
+
+def test_pods_owned_by_the_target_raise_nothing() -> None:
+    w = world(2)
+    w.pods.by_namespace[NS] = [replace(p, owner="ReplicaSet/qwen-7dffd47c6f")
+                               for p in w.pods.by_namespace[NS]]
+    w.load(1.5, T0)
+    result = w.reconciler().reconcile(cr(), w.metrics, T0)
+    assert result.decision is not None
+    types = {c.type for c in result.decision.status.conditions}
+    assert types.isdisjoint({"TrafficSpreading", "SelectorExclusive", "SingleOwner"})
+
+
+def test_two_autoscalers_on_one_workload_are_both_refused() -> None:
+    w = world(2)
+    w.load(3.0, T0)
+    reconciler = w.reconciler()
+    first = cr()
+    second = replace(first, name="qwen-copy")
+    reconciler.duplicates = {first.key: (second.key,), second.key: (first.key,)}
+    reconciler.reconcile(first, w.metrics, T0)  # learns the selector
+    result = reconciler.reconcile(second, w.metrics, T0)
+    assert result.decision is not None
+    found = {c.type: c.reason for c in result.decision.status.conditions}
+    assert found["SingleOwner"] == "DuplicateTarget"
+    assert found["ScalingActive"] == "AmbiguousSelector"

@@ -32,6 +32,16 @@ def jitter_seconds(key: str, period: float) -> float:
     return (zlib.crc32(key.encode()) % 1000) / 1000.0 * 0.1 * period
 
 
+def duplicate_targets(specs: list[ManagedSpec]) -> dict[str, tuple[str, ...]]:
+    by_target: dict[tuple[str, str, str], list[str]] = {}
+    for managed in specs:
+        if managed.spec is not None:
+            ref = managed.spec.scale_target_ref
+            by_target.setdefault((managed.namespace, ref.kind, ref.name), []).append(managed.key)
+    return {key: tuple(k for k in keys if k != key)
+            for keys in by_target.values() if len(keys) > 1 for key in keys}
+
+
 @dataclass
 class Loop:
     reconciler: Reconciler
@@ -55,6 +65,7 @@ class Loop:
         for gone in set(self.next_due) - keys:
             self.next_due.pop(gone, None)
             self.reconciler.memory.pop(gone, None)
+        self.reconciler.duplicates = duplicate_targets(current)
         due = [m for m in current if self.next_due.get(m.key, now) <= now]
         self.metrics.invalid.set(sum(1 for m in current if m.spec is None))
         if not due:

@@ -22,8 +22,9 @@ from algorithms.labels import SelectorError, parse_selector
 from algorithms.observation import MetricData, MetricUnavailable, Observation, ScaleObservation
 from algorithms.pods import PodInfo
 from algorithms.spec import CONTAINER_RESOURCE, RESOURCE, HorizontalPodAutoscalerSpec
-from algorithms.status import FALSE, SCALING_ACTIVE, HPAStatus, set_condition
+from algorithms.status import FALSE, SCALING_ACTIVE, TRUE, HPAStatus, set_condition
 from autoscaler.daemon.explain import explain, targets
+from autoscaler.daemon.safety import check
 from autoscaler.errors import AutoscalerError, TransientError
 from autoscaler.kube.convert import format_time
 from autoscaler.kube.scale import ScaleRead
@@ -32,6 +33,8 @@ from autoscaler.specs.parse import history_to_dict
 from autoscaler.status_codec import status_to_dict
 
 log = structlog.get_logger("autoscaler.reconcile")
+
+ADVISORY_CONDITIONS = ("TrafficSpreading", "SelectorExclusive", "SingleOwner")
 
 
 class ScaleApi(Protocol):
@@ -102,6 +105,8 @@ class Reconciler:
     dry_run: bool = False
     on_decision: Callable[[ManagedSpec, Decision, bool], None] | None = None
     memory: dict[str, Memory] = field(default_factory=dict)
+    # Set by the loop each pass: autoscaler key -> other autoscalers on the same workload.
+    duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def remember(self, managed: ManagedSpec) -> Memory:
         memory = self.memory.get(managed.key)
@@ -148,6 +153,7 @@ class Reconciler:
         if dry_run and decision.rescale:
             # Shadow mode: what would have happened is reported, nothing is kept as if done.
             decision = replace(decision, history=decision.pre_event_history)
+        decision = self._safety(managed, spec, observation.pods, decision, now)
         self._record(managed, memory, decision, wrote, dry_run, now)
         return PassResult(managed.key, decision, wrote, dry_run)
 
@@ -198,6 +204,26 @@ class Reconciler:
                         targets=targets(decision, spec_targets(spec)),
                         history=history_to_dict(decision.history), explanation=explanation)
             self._status(managed, body)
+
+    def _safety(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec,
+                pods: tuple[PodInfo, ...], decision: Decision, now: float) -> Decision:
+        """Advisory conditions (see safety.py): set False with a Warning event while the
+        problem lasts, back to True once it is gone."""
+        findings = {f.condition: f for f in check(spec.scale_target_ref, pods,
+                                                  self.duplicates.get(managed.key, ()))}
+        conditions = decision.status.conditions
+        for condition_type in ADVISORY_CONDITIONS:
+            finding = findings.get(condition_type)
+            if finding is not None:
+                conditions = set_condition(conditions, condition_type, FALSE, finding.reason,
+                                           finding.message, now)
+                self._event(managed, "Warning", finding.reason, finding.message, now)
+            elif any(c.type == condition_type for c in conditions):
+                conditions = set_condition(conditions, condition_type, TRUE, "Resolved",
+                                           "the problem reported earlier is gone", now)
+        if conditions == decision.status.conditions:
+            return decision
+        return replace(decision, status=replace(decision.status, conditions=conditions))
 
     def _invalid(self, managed: ManagedSpec, memory: Memory, now: float) -> PassResult:
         message = "; ".join(managed.errors)

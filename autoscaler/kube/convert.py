@@ -96,7 +96,15 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         containers=_containers(spec.get("containers"), f"{where} spec.containers", False),
         init_containers=_containers(spec.get("initContainers"),
                                     f"{where} spec.initContainers", True),
-        host_network=bool(spec.get("hostNetwork", False)))
+        host_network=bool(spec.get("hostNetwork", False)),
+        owner=_controller(metadata))
+
+
+def _controller(metadata: Mapping[str, Any]) -> str:
+    for ref in metadata.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+    return ""
 
 
 def _window_seconds(value: Any, where: str) -> float:
