@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autoscaler import conformance
-from autoscaler.daemon.app import DaemonOptions, run_daemon
-from autoscaler.daemon.table import print_table
-from autoscaler.replay.command import ReplayOptions, run_replay
-from autoscaler.replay.scenarios import SCENARIOS
-from autoscaler.replay.settings import ModelOverrides
+from autoscaler.replay.settings import SCENARIO_NAMES, ModelOverrides
+
+if TYPE_CHECKING:
+    from autoscaler.daemon.app import DaemonOptions
+    from autoscaler.replay.command import ReplayOptions
+
+# Each command imports what it needs when it runs: the daemon must not pay for matplotlib
+# at start-up, nor the replay for the Kubernetes client.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,12 +58,15 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
     p.add_argument("--metrics-addr", help="serve /metrics, /healthz, /readyz, e.g. :8080")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--now", type=float,
+                   help="with --once: evaluate the pass as of this Unix time (reproduce a "
+                        "decision, or test without waiting for real windows)")
     p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     p.add_argument("--request-timeout", type=float, default=10.0, help="API call timeout")
 
 
 def _replay_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", choices=sorted(SCENARIOS),
+    p.add_argument("--scenario", choices=SCENARIO_NAMES,
                    help="an embedded scenario (default llamaedge when no --trace is given)")
     p.add_argument("--trace", type=Path, help="workload file (see --format)")
     p.add_argument("--format", dest="fmt",
@@ -103,6 +110,7 @@ def _replay_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _replay_options(args: argparse.Namespace) -> ReplayOptions:
+    from autoscaler.replay.command import ReplayOptions  # noqa: PLC0415 - see top
     # Only what was given: each trace format accepts its own options, and names the
     # ones that do not apply to it.
     trace_options: dict[str, object] = {}
@@ -142,23 +150,31 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "conformance":
         return conformance.main(args.files, sys.stdout)
-    if args.command == "demo":
-        return run_replay(ReplayOptions(), sys.stdout)
-    if args.command == "replay":
-        return run_replay(_replay_options(args), sys.stdout)
+    if args.command in ("demo", "replay"):
+        from autoscaler.replay.command import ReplayOptions, run_replay  # noqa: PLC0415
+        options = ReplayOptions() if args.command == "demo" else _replay_options(args)
+        return run_replay(options, sys.stdout)
     if args.command == "run":
-        return run_daemon(DaemonOptions(
-            kubeconfig=args.kubeconfig, context=args.context,
-            namespaces=tuple(args.namespace), spec_dir=args.spec_dir, crd=not args.no_crd,
-            sedna=args.sedna, dry_run=args.dry_run, sync_period_seconds=args.sync_period,
-            workers=args.workers, metrics_addr=args.metrics_addr, once=args.once,
-            log_format=args.log_format, request_timeout_seconds=args.request_timeout))
+        from autoscaler.daemon.app import run_daemon  # noqa: PLC0415
+        return run_daemon(_daemon_options(args, with_loop=True))
     if args.command == "get":
-        return print_table(DaemonOptions(
-            kubeconfig=args.kubeconfig, context=args.context,
-            namespaces=tuple(args.namespace), spec_dir=args.spec_dir, crd=not args.no_crd,
-            sedna=args.sedna), sys.stdout)
+        from autoscaler.daemon.table import print_table  # noqa: PLC0415
+        return print_table(_daemon_options(args, with_loop=False), sys.stdout)
     return 2
+
+
+def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
+    from autoscaler.daemon.app import DaemonOptions  # noqa: PLC0415
+    common = {"kubeconfig": args.kubeconfig, "context": args.context,
+              "namespaces": tuple(args.namespace), "spec_dir": args.spec_dir,
+              "crd": not args.no_crd, "sedna": args.sedna}
+    if not with_loop:
+        return DaemonOptions(**common)
+    return DaemonOptions(
+        **common, dry_run=args.dry_run, sync_period_seconds=args.sync_period,
+        workers=args.workers, metrics_addr=args.metrics_addr, once=args.once,
+        log_format=args.log_format, request_timeout_seconds=args.request_timeout,
+        now=args.now)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,9 @@ def test_demo_runs_the_embedded_default(tmp_path: Path, monkeypatch: pytest.Monk
     assert [s["policy"] for s in summaries] == ["hpa:seed-cpu50", "hpa:kubectl-default-cpu80",
                                                 "hpa:tuned-cpu40-fast", "oracle"]
     assert all(s["arrived"] == 8819 for s in summaries)
+
+
+def test_scenario_names_listed_for_the_cli_match_the_scenarios() -> None:
+    from autoscaler.replay.scenarios import SCENARIOS
+    from autoscaler.replay.settings import SCENARIO_NAMES
+    assert tuple(sorted(SCENARIOS)) == SCENARIO_NAMES

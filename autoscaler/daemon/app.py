@@ -13,7 +13,7 @@ import structlog
 from kubernetes import client
 
 from algorithms.decide import Decision
-from autoscaler.clock import Clock, SystemClock
+from autoscaler.clock import Clock, FakeClock, SystemClock
 from autoscaler.daemon.explain import targets
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler, spec_targets
@@ -45,6 +45,7 @@ class DaemonOptions:
     once: bool = False
     log_format: str = "auto"  # auto | json | console
     request_timeout_seconds: float = 10.0
+    now: float | None = None  # only with once: a fixed clock for the single pass
 
 
 def configure_logging(fmt: str, stream: TextIO) -> None:
@@ -117,6 +118,11 @@ def dry_run_printer(out: TextIO) -> Any:
 def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
                clock: Clock | None = None) -> int:
     configure_logging(options.log_format, sys.stderr)
+    if options.now is not None and not options.once:
+        print("error: --now needs --once (a daemon runs on the real clock)", file=sys.stderr)
+        return 2
+    if clock is None and options.now is not None:
+        clock = FakeClock(options.now)
     connection = connect(options.kubeconfig, options.context)
     log.info("starting", api=connection.describe(), dry_run=options.dry_run,
              namespaces=list(options.namespaces) or "all", spec_dir=str(options.spec_dir))

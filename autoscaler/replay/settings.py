@@ -11,6 +11,9 @@ from typing import TypeVar
 
 from algorithms.config import ControllerConfig
 
+# The embedded scenarios (autoscaler.replay.scenarios.SCENARIOS has one entry for each).
+SCENARIO_NAMES = ("llamaedge", "sedna-cloud", "sedna-edge")
+
 
 @dataclass(frozen=True)
 class PodLifecycle:
