@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli import main
+from autoscaler.replay.scenarios import SCENARIOS
+from autoscaler.replay.settings import SCENARIO_NAMES
 
 SPEC = """\
 apiVersion: autoscaling/v2
@@ -110,6 +112,4 @@ def test_demo_runs_the_embedded_default(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_scenario_names_listed_for_the_cli_match_the_scenarios() -> None:
-    from autoscaler.replay.scenarios import SCENARIOS
-    from autoscaler.replay.settings import SCENARIO_NAMES
     assert tuple(sorted(SCENARIOS)) == SCENARIO_NAMES
