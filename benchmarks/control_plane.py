@@ -1,0 +1,163 @@
+"""Control-plane cost of one controller pass (run by hand; prints figures).
+
+N ElasticAutoscalers x M pods each, spread over K namespaces, in the in-repo fake API
+server; one pass of the real daemon loop (official client over HTTP, watch caches synced
+beforehand) and the API requests it made, compared with upstream's pattern of one
+metrics.k8s.io LIST and one scale GET per HPA. Then the daemon as a process with 100
+autoscalers: RSS and idle CPU.
+
+    .venv/bin/python benchmarks/control_plane.py --specs 100 1000 --pods 10 --namespaces 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from autoscaler.clock import FakeClock
+from autoscaler.daemon.app import DaemonOptions, SpecSources
+from autoscaler.daemon.loop import Loop
+from autoscaler.daemon.reconcile import Reconciler
+from autoscaler.kube.client import connect
+from autoscaler.kube.metrics_api import MetricsApiPass
+from autoscaler.kube.pods import PodCache
+from autoscaler.kube.scale import ScaleClient
+from autoscaler.kube.writer import EventRecorder, StatusWriter
+from autoscaler.testing import FakeApiServer, write_kubeconfig
+
+NOW = time.time()
+
+
+def stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def populate(api: FakeApiServer, specs: int, pods: int, namespaces: int) -> None:
+    api.register_kind("edgeautoscaler.io", "v1alpha1", "ElasticAutoscaler",
+                      "elasticautoscalers", subresources=("status",))
+    for i in range(specs):
+        ns = f"ns-{i % namespaces}"
+        app = f"app-{i}"
+        api.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": app, "namespace": ns},
+                    "spec": {"replicas": pods, "selector": {"matchLabels": {"app": app}}}})
+        api.create({"apiVersion": "edgeautoscaler.io/v1alpha1", "kind": "ElasticAutoscaler",
+                    "metadata": {"name": app, "namespace": ns},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                "name": app},
+                             "minReplicas": 1, "maxReplicas": pods * 4,
+                             "metrics": [{"type": "Resource", "resource": {
+                                 "name": "cpu", "target": {"type": "Utilization",
+                                                           "averageUtilization": 50}}}]}})
+        for p in range(pods):
+            name = f"{app}-{p}"
+            api.create({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": name, "namespace": ns, "labels": {"app": app}},
+                        "spec": {"containers": [{"name": "c", "resources": {
+                            "requests": {"cpu": "1"}}}]},
+                        "status": {"phase": "Running", "startTime": stamp(NOW - 3600),
+                                   "conditions": [{"type": "Ready", "status": "True",
+                                                   "lastTransitionTime": stamp(NOW - 3500)}]}})
+            api.set_pod_metrics(ns, name, {"c": {"cpu": "500m"}}, timestamp=stamp(NOW - 5))
+
+
+def one_pass(specs: int, pods: int, namespaces: int) -> None:
+    with FakeApiServer() as api, tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        populate(api, specs, pods, namespaces)
+        setup = time.perf_counter() - start
+        connection = connect(str(write_kubeconfig(Path(tmp) / "kc", api.url)), in_cluster=False)
+        options = DaemonOptions()
+        pod_cache = PodCache(connection.api_client)
+        sources = SpecSources(connection.api_client, options)
+        pod_cache.start()
+        for cache in sources.caches:
+            cache.start()
+        pod_cache.wait_synced(120)
+        for cache in sources.caches:
+            cache.wait_synced(120)
+        reconciler = Reconciler(ScaleClient(connection.api_client), pod_cache,
+                                EventRecorder(connection.api_client),
+                                StatusWriter(connection.api_client))
+        loop = Loop(reconciler, sources.collect,
+                    lambda: MetricsApiPass(connection.api_client), FakeClock(NOW), workers=4)
+        api.clear_requests()
+        start = time.perf_counter()
+        results = loop.run_pass()
+        elapsed = time.perf_counter() - start
+        kinds = Counter(f"{r.method} {_kind(r.path)}" for r in api.requests)
+        pod_cache.stop()
+        for cache in sources.caches:
+            cache.stop()
+        print(f"{specs:>6} autoscalers x {pods} pods in {namespaces} namespaces: "
+              f"pass {elapsed:.2f} s ({len(results) / elapsed:,.0f} reconciles/s; "
+              f"setup {setup:.1f} s); requests: " + ", ".join(
+                  f"{k} {v}" for k, v in sorted(kinds.items())))
+        upstream = 2 * specs
+        ours = kinds["GET metrics"] + kinds["GET scale"]
+        print(f"        reads per pass: ours {ours} (scale GET per autoscaler + metrics LIST "
+              f"per namespace) vs upstream {upstream} (scale GET + metrics LIST per HPA)")
+
+
+def _kind(path: str) -> str:
+    if "metrics.k8s.io" in path:
+        return "metrics"
+    if path.endswith("/scale"):
+        return "scale"
+    if path.endswith("/status"):
+        return "status"
+    return path.rsplit("/", 2)[-2] if path.count("/") > 3 else path
+
+
+def footprint(specs: int, watch_seconds: float) -> None:
+    with FakeApiServer() as api, tempfile.TemporaryDirectory() as tmp:
+        populate(api, specs, 2, 5)
+        kubeconfig = write_kubeconfig(Path(tmp) / "kc", api.url)
+        proc = subprocess.Popen([sys.executable, "-m", "autoscaler", "run", "--kubeconfig",
+                                 str(kubeconfig), "--log-format", "json"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(20)  # start-up and the first passes
+            cpu_before = _cpu_seconds(proc.pid)
+            time.sleep(watch_seconds)
+            cpu = (_cpu_seconds(proc.pid) - cpu_before) / watch_seconds
+            rss = _rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        print(f"daemon with {specs} autoscalers (15 s sync): RSS {rss:.0f} MB, CPU "
+              f"{cpu:.1%} of a core over {watch_seconds:.0f} s steady state")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--specs", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--pods", type=int, default=10)
+    parser.add_argument("--namespaces", type=int, default=10)
+    parser.add_argument("--footprint-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    for specs in args.specs:
+        one_pass(specs, args.pods, args.namespaces)
+    footprint(100, args.footprint_seconds)
+
+
+if __name__ == "__main__":
+    main()
