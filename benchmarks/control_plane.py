@@ -12,6 +12,7 @@ autoscalers: RSS and idle CPU.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autoscaler.clock import FakeClock
-from autoscaler.daemon.app import DaemonOptions, SpecSources
+from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler
 from autoscaler.kube.client import connect
@@ -148,6 +149,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def main() -> None:
+    configure_logging("json", open(os.devnull, "w"))  # noqa: SIM115 - process lifetime
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--specs", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--pods", type=int, default=10)

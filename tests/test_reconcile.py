@@ -3,6 +3,8 @@ restart in the middle of a stabilization window."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -11,8 +13,11 @@ import pytest
 
 from algorithms.observation import PodResourceUsage
 from algorithms.pods import ContainerInfo, PodInfo
+from autoscaler.clock import FakeClock
+from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler
 from autoscaler.errors import PermanentError, TransientError
+from autoscaler.kube.scale import ScaleRead
 from autoscaler.specs.model import ManagedSpec
 from autoscaler.specs.sources import from_custom_resource
 from autoscaler.testing.fakes import FakeEvents, FakeMetrics, FakePods, FakeScale, FakeStatuses
@@ -218,3 +223,60 @@ def test_two_autoscalers_on_one_workload_are_both_refused() -> None:
     found = {c.type: c.reason for c in result.decision.status.conditions}
     assert found["SingleOwner"] == "DuplicateTarget"
     assert found["ScalingActive"] == "AmbiguousSelector"
+
+
+class YieldingScale(FakeScale):
+    def get(self, namespace: str, ref: Any) -> ScaleRead:
+        time.sleep(0)  # give other worker threads the interpreter, as a socket read would
+        return super().get(namespace, ref)
+
+
+def test_many_autoscalers_on_many_workers() -> None:
+    """The loop runs reconciles on a thread pool; shared memory must stay consistent."""
+    w = world(2)
+    w.load(1.5, T0)
+    w.scale = YieldingScale(2, "app=qwen")  # behaves like network I/O: releases the GIL
+    reconciler = w.reconciler()
+    specs = [replace(cr(), name=f"qwen-{i}") for i in range(300)]
+    clock = FakeClock(T0)
+    loop = Loop(reconciler, lambda: specs, lambda: w.metrics, clock, workers=16)
+    results = loop.run_pass()
+    assert len(results) == 300 and all(r.decision is not None for r in results)
+    assert len(reconciler.memory) == 300
+    # Same selector everywhere: after the first pass every one of them sees the others.
+    clock.advance(20.0)  # past every autoscaler's period + jitter
+    again = loop.run_pass()
+    assert len(again) == 300
+    assert all(r.decision is not None and {c.type: c.reason for c in
+                                           r.decision.status.conditions}["ScalingActive"]
+               == "AmbiguousSelector" for r in again)
+
+
+def test_memory_is_safe_to_read_while_other_workers_add_to_it() -> None:
+    """Tight loop version of the race the benchmark once hit ("dictionary changed size
+    during iteration"): readers of other autoscalers' selectors vs new autoscalers."""
+    reconciler = world(1).reconciler()
+    base = cr()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def add() -> None:
+        for i in range(20000):
+            memory = reconciler.remember(replace(base, name=f"n-{i}"))
+            memory.selector = "app=qwen"
+        done.set()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                reconciler.other_selectors(base)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add), threading.Thread(target=read),
+               threading.Thread(target=read)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []

@@ -64,7 +64,7 @@ class Loop:
         keys = {m.key for m in current}
         for gone in set(self.next_due) - keys:
             self.next_due.pop(gone, None)
-            self.reconciler.memory.pop(gone, None)
+            self.reconciler.forget(gone)
         self.reconciler.duplicates = duplicate_targets(current)
         due = [m for m in current if self.next_due.get(m.key, now) <= now]
         self.metrics.invalid.set(sum(1 for m in current if m.spec is None))

@@ -9,6 +9,7 @@ windows), upstream-style Events, and a structured log line with the explanation.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -107,20 +108,30 @@ class Reconciler:
     memory: dict[str, Memory] = field(default_factory=dict)
     # Set by the loop each pass: autoscaler key -> other autoscalers on the same workload.
     duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Workers reconcile different autoscalers concurrently; `memory` is shared between them.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def remember(self, managed: ManagedSpec) -> Memory:
-        memory = self.memory.get(managed.key)
-        if memory is None:
-            # First sight: a CR brings its persisted status and history (restart-safe).
-            memory = Memory(status=managed.status, history=managed.history)
-            self.memory[managed.key] = memory
-        elif managed.source == CRD and managed.status.conditions and not memory.status.conditions:
-            memory.status = managed.status
-        return memory
+        with self._lock:
+            memory = self.memory.get(managed.key)
+            if memory is None:
+                # First sight: a CR brings its persisted status and history (restart-safe).
+                memory = Memory(status=managed.status, history=managed.history)
+                self.memory[managed.key] = memory
+            elif (managed.source == CRD and managed.status.conditions
+                  and not memory.status.conditions):
+                memory.status = managed.status
+            return memory
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self.memory.pop(key, None)
 
     def other_selectors(self, managed: ManagedSpec) -> tuple[tuple[str, str], ...]:
         prefix = f"{managed.namespace}/"
-        return tuple((key, memory.selector) for key, memory in self.memory.items()
+        with self._lock:
+            known = list(self.memory.items())
+        return tuple((key, memory.selector) for key, memory in known
                      if key != managed.key and key.split(":", 1)[-1].startswith(prefix)
                      and memory.selector)
 
