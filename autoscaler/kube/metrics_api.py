@@ -9,6 +9,7 @@ autoscaler of that namespace as `MetricUnavailable` (never as zero usage).
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from kubernetes import client
@@ -29,12 +30,18 @@ class MetricsApiPass:
         self.timeout = timeout_seconds
         self._namespaces: dict[str, dict[str, PodResourceUsage] | MetricUnavailable] = {}
         self.requests = 0
+        # Workers of one pass ask for the same namespace at once: one LIST, the rest wait.
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     def namespace(self, namespace: str) -> dict[str, PodResourceUsage] | MetricUnavailable:
-        cached = self._namespaces.get(namespace)
-        if cached is None:
-            cached = self._namespaces[namespace] = self._list(namespace)
-        return cached
+        with self._guard:
+            lock = self._locks.setdefault(namespace, threading.Lock())
+        with lock:
+            cached = self._namespaces.get(namespace)
+            if cached is None:
+                cached = self._namespaces[namespace] = self._list(namespace)
+            return cached
 
     def for_pods(self, namespace: str, pod_names: set[str]
                  ) -> ResourceMetricsData | MetricUnavailable:
