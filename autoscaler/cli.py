@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +64,9 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                         "decision, or test without waiting for real windows)")
     p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     p.add_argument("--request-timeout", type=float, default=10.0, help="API call timeout")
+    p.add_argument("--state-namespace", default=os.environ.get("POD_NAMESPACE",
+                                                               "edge-autoscaler"),
+                   help="namespace of the history Leases of file/Sedna autoscalers")
 
 
 def _replay_parser(p: argparse.ArgumentParser) -> None:
@@ -174,7 +178,7 @@ def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
         **common, dry_run=args.dry_run, sync_period_seconds=args.sync_period,
         workers=args.workers, metrics_addr=args.metrics_addr, once=args.once,
         log_format=args.log_format, request_timeout_seconds=args.request_timeout,
-        now=args.now)
+        now=args.now, state_namespace=args.state_namespace)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from autoscaler.daemon.reconcile import Reconciler, spec_targets
 from autoscaler.daemon.server import serve
 from autoscaler.kube.cache import WatchCache
 from autoscaler.kube.client import connect
+from autoscaler.kube.history_store import LeaseHistoryStore
 from autoscaler.kube.metrics_api import MetricsApiPass
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
@@ -46,6 +47,7 @@ class DaemonOptions:
     log_format: str = "auto"  # auto | json | console
     request_timeout_seconds: float = 10.0
     now: float | None = None  # only with once: a fixed clock for the single pass
+    state_namespace: str = "edge-autoscaler"  # where history Leases of non-CR specs live
 
 
 def configure_logging(fmt: str, stream: TextIO) -> None:
@@ -133,7 +135,8 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     reconciler = Reconciler(
         scale=ScaleClient(api_client, timeout), pods=pods,
         events=EventRecorder(api_client, timeout), statuses=StatusWriter(api_client, timeout),
-        dry_run=options.dry_run, on_decision=dry_run_printer(out))
+        dry_run=options.dry_run, on_decision=dry_run_printer(out),
+        history_store=LeaseHistoryStore(api_client, options.state_namespace, timeout))
     loop = Loop(reconciler=reconciler, specs=specs.collect,
                 metrics_pass=lambda: MetricsApiPass(api_client, timeout),
                 clock=clock or SystemClock(), sync_period_seconds=options.sync_period_seconds,

@@ -56,6 +56,12 @@ class StatusSink(Protocol):
     def patch_status(self, managed: ManagedSpec, status: dict[str, Any]) -> None: ...
 
 
+class HistoryStore(Protocol):
+    def load(self, key: str) -> History | None: ...
+
+    def save(self, key: str, history: History) -> None: ...
+
+
 class EventSink(Protocol):
     def record(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
                now: float) -> None: ...
@@ -105,6 +111,7 @@ class Reconciler:
     config: ControllerConfig = field(default_factory=ControllerConfig)
     dry_run: bool = False
     on_decision: Callable[[ManagedSpec, Decision, bool], None] | None = None
+    history_store: HistoryStore | None = None  # for sources without a status of their own
     memory: dict[str, Memory] = field(default_factory=dict)
     # Set by the loop each pass: autoscaler key -> other autoscalers on the same workload.
     duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -116,12 +123,23 @@ class Reconciler:
             memory = self.memory.get(managed.key)
             if memory is None:
                 # First sight: a CR brings its persisted status and history (restart-safe).
-                memory = Memory(status=managed.status, history=managed.history)
+                memory = Memory(status=managed.status,
+                                history=self._stored_history(managed) or managed.history)
                 self.memory[managed.key] = memory
             elif (managed.source == CRD and managed.status.conditions
                   and not memory.status.conditions):
                 memory.status = managed.status
             return memory
+
+    def _stored_history(self, managed: ManagedSpec) -> History | None:
+        if managed.source == CRD or self.history_store is None:
+            return None
+        try:
+            return self.history_store.load(managed.key)
+        except AutoscalerError as exc:
+            log.warning("history not loaded; starting empty", autoscaler=managed.key,
+                        error=str(exc))
+            return None
 
     def forget(self, key: str) -> None:
         with self._lock:
@@ -205,6 +223,11 @@ class Reconciler:
         if wrote:
             self._event(managed, "Normal", "SuccessfulRescale",
                         f"New size: {decision.desired_replicas}; reason: {decision.reason}", now)
+            if managed.source != CRD and self.history_store is not None:
+                try:
+                    self.history_store.save(managed.key, decision.history)
+                except AutoscalerError as exc:
+                    log.warning("history not saved", autoscaler=managed.key, error=str(exc))
         log.info("decision", autoscaler=managed.key, reference=managed.reference,
                  targets=targets(decision, spec_targets(spec)), **explanation)
         if self.on_decision is not None:

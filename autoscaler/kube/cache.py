@@ -15,8 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import structlog
-from kubernetes import watch
-from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from autoscaler.errors import classify
 
@@ -112,20 +111,20 @@ class WatchCache(Generic[T]):
                 self._stop.wait(RETRY_SECONDS)
 
     def _watch(self, version: str) -> None:
-        # kubernetes.watch has no annotations; its calls are checked by the tests instead.
-        stream = watch.Watch()  # type: ignore[no-untyped-call]
-        events = stream.stream(  # type: ignore[no-untyped-call]
-            self.list_fn, *self.list_args, resource_version=version,
-            timeout_seconds=WATCH_TIMEOUT_SECONDS, deserialize=False)
+        """Stream watch events ourselves: the client's `Watch(deserialize=False)` yields
+        events without `raw_object` and then fails on ERROR events with a KeyError."""
+        response = self.list_fn(*self.list_args, watch=True, resource_version=version,
+                                timeout_seconds=WATCH_TIMEOUT_SECONDS, _preload_content=False,
+                                _request_timeout=(self.timeout, WATCH_TIMEOUT_SECONDS + 30))
         try:
-            for event in events:
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 if self._stop.is_set():
                     return
+                if not line or not line.strip():
+                    continue
+                event = json.loads(line)
                 if event.get("type") == "ERROR":
                     return  # typically 410 Gone: relist
-                self.apply(str(event.get("type")), event.get("raw_object") or {})
-        except ApiException as exc:
-            if exc.status != 410:
-                raise
+                self.apply(str(event.get("type")), event.get("object") or {})
         finally:
-            stream.stop()  # type: ignore[no-untyped-call]
+            response.release_conn()

@@ -1,0 +1,98 @@
+"""PromQL built from untrusted strings, safely.
+
+Namespaces, pod names and selector values come from the cluster (anyone who can create a pod
+chooses its name) and from specs, so they are escaped before they enter a query:
+
+* inside a double-quoted label value, `\\` and `"` are backslash-escaped and control
+  characters are written as escapes (PromQL strings follow Go's escaping rules), so a value
+  can never close its quotes and add matchers: `a", namespace=~".+` stays one literal value;
+* inside a regex matcher (`=~`), the value is first made literal for RE2 (every regex
+  metacharacter backslash-escaped, like Go's `regexp.QuoteMeta`), then string-escaped: a pod
+  named `.*` matches only a pod named `.*`.
+
+User templates may use only the placeholders listed in PLACEHOLDERS; anything else in
+double braces is an error naming the template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+_RE2_META = set("\\.+*?()|[]{}^$")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+PLACEHOLDERS = ("namespace", "pods", "selector", "name", "window")
+
+
+class QueryError(ValueError):
+    """A template or value cannot become a safe query; the message names it."""
+
+
+def escape_string(value: str) -> str:
+    """Body of a double-quoted PromQL string literal."""
+    out = []
+    for char in value:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def quote_meta(value: str) -> str:
+    """RE2 literal (Go's regexp.QuoteMeta)."""
+    return "".join(f"\\{c}" if c in _RE2_META else c for c in value)
+
+
+def regex_alternation(values: Iterable[str]) -> str:
+    """`a|b|c` matching exactly these literals (PromQL anchors regex matchers), escaped for
+    use inside a double-quoted string. Empty input matches nothing (`(?!)` is not RE2, so an
+    impossible literal is used)."""
+    literal = sorted(set(values))
+    if not literal:
+        return escape_string("\\x00__no_pod__")
+    return escape_string("|".join(quote_meta(v) for v in literal))
+
+
+def matcher(label: str, value: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", label):
+        raise QueryError(f"label name {label!r} is not a valid Prometheus label name")
+    return f'{label}="{escape_string(value)}"'
+
+
+def render(template: str, values: Mapping[str, str], where: str) -> str:
+    """Fill `{{placeholder}}`s with values already escaped for string context."""
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            allowed = ", ".join(f"{{{{{p}}}}}" for p in PLACEHOLDERS)
+            raise QueryError(f"{where}: unknown placeholder {{{{{name}}}}} in {template!r}; "
+                             f"use {allowed}")
+        return values[name]
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def cpu_query(namespace: str, pods: Iterable[str], window_seconds: float) -> str:
+    """Per pod and container CPU cores, like metrics.k8s.io: cAdvisor's counter as a rate
+    over the window, without the pause container (container="POD") and cgroup totals
+    (container="")."""
+    return (f'sum by (pod, container) (rate(container_cpu_usage_seconds_total{{'
+            f'{matcher("namespace", namespace)}, pod=~"{regex_alternation(pods)}", '
+            f'container!="", container!="POD"}}[{int(window_seconds)}s]))')
+
+
+def memory_query(namespace: str, pods: Iterable[str]) -> str:
+    return (f'sum by (pod, container) (container_memory_working_set_bytes{{'
+            f'{matcher("namespace", namespace)}, pod=~"{regex_alternation(pods)}", '
+            f'container!="", container!="POD"}})')
