@@ -590,7 +590,7 @@ RBAC_TABLE: dict[tuple[str, str, str], set[str]] = {
     ("ClusterRole", "sedna.io", "jointinferenceservices"): {"get", "list", "watch"},
     ("ClusterRole", "", "events"): {"create", "patch"},
     ("ClusterRole", "events.k8s.io", "events"): {"create", "patch"},
-    ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update"},
+    ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update", "patch"},
 }
 
 
