@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test install
+.PHONY: demo test install system-deps
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,17 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/autoscaler demo
 
-test: $(BIN)/.installed
+# The tests run a real Prometheus server: install Debian's package when we can, else say how.
+system-deps:
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends prometheus; \
+	  else \
+	    echo "make test needs Prometheus: sudo apt-get install prometheus"; exit 1; \
+	  fi; }
+
+test: $(BIN)/.installed system-deps
 	$(BIN)/ruff check algorithms autoscaler tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
