@@ -64,6 +64,14 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                         "decision, or test without waiting for real windows)")
     p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     p.add_argument("--request-timeout", type=float, default=10.0, help="API call timeout")
+    p.add_argument("--prometheus-url", help="Prometheus for Pods/Object/External metrics "
+                                            "and as the fallback for CPU/memory")
+    p.add_argument("--prometheus-token-file", type=Path, help="bearer token file")
+    p.add_argument("--prometheus-ca-file", type=Path, help="CA bundle to verify TLS with")
+    p.add_argument("--prometheus-insecure-skip-tls-verify", action="store_true",
+                   help="do not verify Prometheus' certificate (not recommended)")
+    p.add_argument("--prometheus-rate-window", type=float, default=60.0,
+                   help="rate() window for CPU, seconds (default 60)")
     p.add_argument("--state-namespace", default=os.environ.get("POD_NAMESPACE",
                                                                "edge-autoscaler"),
                    help="namespace of the history Leases of file/Sedna autoscalers")
@@ -178,7 +186,11 @@ def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
         **common, dry_run=args.dry_run, sync_period_seconds=args.sync_period,
         workers=args.workers, metrics_addr=args.metrics_addr, once=args.once,
         log_format=args.log_format, request_timeout_seconds=args.request_timeout,
-        now=args.now, state_namespace=args.state_namespace)
+        now=args.now, state_namespace=args.state_namespace,
+        prometheus_url=args.prometheus_url, prometheus_token_file=args.prometheus_token_file,
+        prometheus_ca_file=args.prometheus_ca_file,
+        prometheus_verify_tls=not args.prometheus_insecure_skip_tls_verify,
+        prometheus_rate_window_seconds=args.prometheus_rate_window)
 
 
 if __name__ == "__main__":

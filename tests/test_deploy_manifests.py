@@ -47,7 +47,7 @@ QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
-EXTENSION_FIELDS = {"dryRun", "syncPeriodSeconds", "metricsSource"}
+EXTENSION_FIELDS = {"dryRun", "syncPeriodSeconds", "metricsSource", "metricQueries"}
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from autoscaler.kube.metrics_api import MetricsApiPass
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
 from autoscaler.kube.writer import EventRecorder, StatusWriter
+from autoscaler.prometheus.source import PrometheusSettings, PrometheusSource
 from autoscaler.specs import sources
 from autoscaler.specs.model import ManagedSpec
 
@@ -48,6 +49,11 @@ class DaemonOptions:
     request_timeout_seconds: float = 10.0
     now: float | None = None  # only with once: a fixed clock for the single pass
     state_namespace: str = "edge-autoscaler"  # where history Leases of non-CR specs live
+    prometheus_url: str | None = None
+    prometheus_token_file: Path | None = None
+    prometheus_ca_file: Path | None = None
+    prometheus_verify_tls: bool = True
+    prometheus_rate_window_seconds: float = 60.0
 
 
 def configure_logging(fmt: str, stream: TextIO) -> None:
@@ -117,6 +123,16 @@ def dry_run_printer(out: TextIO) -> Any:
     return show
 
 
+def _prometheus(options: DaemonOptions) -> PrometheusSource | None:
+    if not options.prometheus_url:
+        return None
+    return PrometheusSource(PrometheusSettings(
+        url=options.prometheus_url, bearer_token_file=options.prometheus_token_file,
+        ca_file=options.prometheus_ca_file, verify_tls=options.prometheus_verify_tls,
+        timeout_seconds=options.request_timeout_seconds,
+        rate_window_seconds=options.prometheus_rate_window_seconds))
+
+
 def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
                clock: Clock | None = None) -> int:
     configure_logging(options.log_format, sys.stderr)
@@ -136,7 +152,8 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
         scale=ScaleClient(api_client, timeout), pods=pods,
         events=EventRecorder(api_client, timeout), statuses=StatusWriter(api_client, timeout),
         dry_run=options.dry_run, on_decision=dry_run_printer(out),
-        history_store=LeaseHistoryStore(api_client, options.state_namespace, timeout))
+        history_store=LeaseHistoryStore(api_client, options.state_namespace, timeout),
+        prometheus=_prometheus(options))
     loop = Loop(reconciler=reconciler, specs=specs.collect,
                 metrics_pass=lambda: MetricsApiPass(api_client, timeout),
                 clock=clock or SystemClock(), sync_period_seconds=options.sync_period_seconds,

@@ -35,10 +35,13 @@ def limiting_stage(decision: Decision) -> str:
     return "none"
 
 
-def explain(decision: Decision, dry_run: bool) -> dict[str, Any]:
+def explain(decision: Decision, dry_run: bool, sources: tuple[str, ...] = ()
+            ) -> dict[str, Any]:
     metrics = []
-    for result in decision.metric_results:
+    for index, result in enumerate(decision.metric_results):
         entry: dict[str, Any] = {"metric": result.metric_name or result.status.type}
+        if index < len(sources):
+            entry["source"] = sources[index]
         if result.failed:
             entry.update(error=result.failure_message, reason=result.failure_reason)
         else:

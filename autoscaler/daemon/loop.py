@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from autoscaler.clock import Clock
-from autoscaler.daemon.reconcile import PassResult, Reconciler, ResourceMetrics
+from autoscaler.daemon.metric_sources import ResourceMetrics
+from autoscaler.daemon.reconcile import PassResult, Reconciler
 from autoscaler.daemon.server import DaemonMetrics
 from autoscaler.specs.model import ManagedSpec
 

@@ -20,11 +20,12 @@ from algorithms.config import ControllerConfig
 from algorithms.decide import Decision, decide, rescale_failed
 from algorithms.history import History
 from algorithms.labels import SelectorError, parse_selector
-from algorithms.observation import MetricData, MetricUnavailable, Observation, ScaleObservation
+from algorithms.observation import Observation, ScaleObservation
 from algorithms.pods import PodInfo
-from algorithms.spec import CONTAINER_RESOURCE, RESOURCE, HorizontalPodAutoscalerSpec
+from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.status import FALSE, SCALING_ACTIVE, TRUE, HPAStatus, set_condition
 from autoscaler.daemon.explain import explain, targets
+from autoscaler.daemon.metric_sources import PrometheusLike, ResourceMetrics, fetch
 from autoscaler.daemon.safety import check
 from autoscaler.errors import AutoscalerError, TransientError
 from autoscaler.kube.convert import format_time
@@ -46,10 +47,6 @@ class ScaleApi(Protocol):
 
 class PodSource(Protocol):
     def pods(self, namespace: str, selector: Any = None) -> tuple[PodInfo, ...]: ...
-
-
-class ResourceMetrics(Protocol):
-    def for_pods(self, namespace: str, pod_names: set[str]) -> MetricData: ...
 
 
 class StatusSink(Protocol):
@@ -75,6 +72,7 @@ class Memory:
     history: History = field(default_factory=History)
     selector: str = ""
     invalid_reported: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # where each metric's data came from, last pass
 
 
 @dataclass(frozen=True)
@@ -112,6 +110,7 @@ class Reconciler:
     dry_run: bool = False
     on_decision: Callable[[ManagedSpec, Decision, bool], None] | None = None
     history_store: HistoryStore | None = None  # for sources without a status of their own
+    prometheus: PrometheusLike | None = None
     memory: dict[str, Memory] = field(default_factory=dict)
     # Set by the loop each pass: autoscaler key -> other autoscalers on the same workload.
     duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -166,7 +165,7 @@ class Reconciler:
             read, scale_error = None, str(exc)
         else:
             scale_error = ""
-        observation = self._observe(managed, spec, read, scale_error, memory, metrics)
+        observation = self._observe(managed, spec, read, scale_error, memory, metrics, now)
         decision = decide(spec, observation, memory.history, now, self.config)
         wrote = False
         if decision.rescale and read is not None and not dry_run:
@@ -188,7 +187,7 @@ class Reconciler:
 
     def _observe(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec,
                  read: ScaleRead | None, scale_error: str, memory: Memory,
-                 metrics: ResourceMetrics) -> Observation:
+                 metrics: ResourceMetrics, now: float) -> Observation:
         scale: ScaleObservation | None = None if read is None else read.observation
         pods: tuple[PodInfo, ...] = ()
         if scale is not None:
@@ -199,17 +198,13 @@ class Reconciler:
                 selector = None  # decide reports InvalidSelector itself
             if selector is not None:
                 pods = self.pods.pods(managed.namespace, selector)
-        names = {p.name for p in pods}
-        data: list[MetricData] = []
-        for metric in spec.metrics:
-            if metric.type in (RESOURCE, CONTAINER_RESOURCE):
-                data.append(metrics.for_pods(managed.namespace, names))
-            else:
-                data.append(MetricUnavailable(
-                    f"{metric.type} metrics need a custom/external metrics source "
-                    "(Prometheus), which this daemon does not have configured"))
-        return Observation(scale=scale, pods=pods, metrics=tuple(data), status=memory.status,
-                           generation=managed.generation, scale_error=scale_error,
+        names = sorted(p.name for p in pods)
+        fetched = [fetch(metric, managed, names, scale.selector if scale else "", metrics,
+                         self.prometheus, now) for metric in spec.metrics]
+        memory.sources = tuple(f.source for f in fetched)
+        return Observation(scale=scale, pods=pods, metrics=tuple(f.data for f in fetched),
+                           status=memory.status, generation=managed.generation,
+                           scale_error=scale_error,
                            other_selectors=self.other_selectors(managed))
 
     def _record(self, managed: ManagedSpec, memory: Memory, decision: Decision, wrote: bool,
@@ -219,7 +214,7 @@ class Reconciler:
         memory.status = decision.status
         spec = managed.spec
         assert spec is not None
-        explanation = explain(decision, dry_run)
+        explanation = explain(decision, dry_run, memory.sources)
         if wrote:
             self._event(managed, "Normal", "SuccessfulRescale",
                         f"New size: {decision.desired_replicas}; reason: {decision.reason}", now)

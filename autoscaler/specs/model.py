@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class ManagedSpec:
     dry_run: bool = False
     sync_period_seconds: float | None = None
     metrics_source: str = "auto"
+    metric_queries: Mapping[str, str] = field(default_factory=dict)  # metric name -> PromQL
     generation: int | None = None
     status: HPAStatus = field(default_factory=HPAStatus)
     history: History = field(default_factory=History)

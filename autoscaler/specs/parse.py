@@ -14,7 +14,7 @@ from algorithms.spec_codec import parse_spec
 from algorithms.validation import validate_spec
 from autoscaler.kube.convert import format_time, parse_time
 
-EXTENSION_FIELDS = ("dryRun", "syncPeriodSeconds", "metricsSource")
+EXTENSION_FIELDS = ("dryRun", "syncPeriodSeconds", "metricsSource", "metricQueries")
 
 
 def checked_spec(raw: Any, path: str = "spec"

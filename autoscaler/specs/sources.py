@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.status import HPAStatus
 from autoscaler.kube.convert import parse_time
 from autoscaler.specs.model import CRD, FILE, SEDNA, ManagedSpec
@@ -48,6 +49,8 @@ def from_custom_resource(obj: Mapping[str, Any]) -> ManagedSpec:
     if source not in ("auto", "metrics-api", "prometheus"):
         extension_errors.append(f"spec.metricsSource: Unsupported value: {source!r}: "
                                 'supported values: "auto", "metrics-api", "prometheus"')
+    queries, query_errors = _metric_queries(raw_spec.get("metricQueries"), spec)
+    extension_errors.extend(query_errors)
     status = obj.get("status") or {}
     all_errors = (*errors, *extension_errors)
     return ManagedSpec(
@@ -55,9 +58,41 @@ def from_custom_resource(obj: Mapping[str, Any]) -> ManagedSpec:
         name=str(metadata.get("name", "")), spec=None if all_errors else spec,
         errors=all_errors, dry_run=dry_run is True,
         sync_period_seconds=float(period) if isinstance(period, int) else None,
-        metrics_source=str(source), generation=metadata.get("generation"),
+        metrics_source=str(source), metric_queries=queries,
+        generation=metadata.get("generation"),
         status=_status(status), history=history_from_dict(status.get("history")),
         origin=f"{KIND} {metadata.get('namespace')}/{metadata.get('name')}", raw=dict(obj))
+
+
+def _metric_queries(raw: Any, spec: HorizontalPodAutoscalerSpec | None
+                    ) -> tuple[dict[str, str], list[str]]:
+    """`spec.metricQueries`: [{metric, query}], each naming a Pods/Object/External metric."""
+    if raw is None:
+        return {}, []
+    if not isinstance(raw, list):
+        return {}, [f"spec.metricQueries: Invalid value: {raw!r}: must be a list"]
+    names = set()
+    if spec is not None:
+        for metric in spec.metrics:
+            source = metric.pods or metric.object or metric.external
+            if source is not None:
+                names.add(source.metric.name)
+    queries: dict[str, str] = {}
+    errors = []
+    for index, item in enumerate(raw):
+        path = f"spec.metricQueries[{index}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("metric"), str) \
+                or not isinstance(item.get("query"), str) or not item["query"].strip():
+            errors.append(f"{path}: Invalid value: {item!r}: needs a metric name and a "
+                          "non-empty query")
+            continue
+        if spec is not None and item["metric"] not in names:
+            errors.append(f"{path}.metric: Not found: {item['metric']!r}: no Pods, Object "
+                          "or External metric of that name in spec.metrics")
+        if item["metric"] in queries:
+            errors.append(f"{path}.metric: Duplicate value: {item['metric']!r}")
+        queries[item["metric"]] = item["query"]
+    return queries, errors
 
 
 def from_hpa_document(doc: Any, origin: str, default_namespace: str = "default"
@@ -73,7 +108,7 @@ def from_hpa_document(doc: Any, origin: str, default_namespace: str = "default"
     return ManagedSpec(FILE, managed.namespace, managed.name or origin, managed.spec,
                        tuple(f"{origin}: {e}" for e in managed.errors), managed.dry_run,
                        managed.sync_period_seconds, managed.metrics_source,
-                       managed.generation, origin=origin)
+                       managed.metric_queries, managed.generation, origin=origin)
 
 
 def from_directory(directory: Path, default_namespace: str = "default") -> list[ManagedSpec]:
