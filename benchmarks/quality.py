@@ -17,7 +17,7 @@ from typing import Any
 from autoscaler.replay.model import DecisionRecord, DemandSeries, StepChunk, Summary
 from autoscaler.replay.report import format_summary_table
 from autoscaler.replay.run import Policy, replay, spec_from_object
-from autoscaler.replay.scenarios import bundled_llm_trace_path
+from autoscaler.replay.scenarios import IN_FLIGHT_HPA, bundled_llm_trace_path
 from autoscaler.replay.settings import SimulationSettings
 from autoscaler.replay.traces import read_azure_llm_csv, read_per_minute_csv, read_rps_lines
 
@@ -76,9 +76,12 @@ def main() -> None:
                         help="how much of the 58.6-day NASA trace to replay (0: all)")
     args = parser.parse_args()
 
-    llm = read_azure_llm_csv(bundled_llm_trace_path())
-    run("Azure LLM code trace, LlamaEdge qwen-2-0.5b pods (3000m, 1 inference at a time), "
-        "1..10", llm, policies(10, 10), SimulationSettings(), "requests")
+    for rate in (1.0, 0.25):
+        llm = read_azure_llm_csv(bundled_llm_trace_path(), rate_scale=rate)
+        run(f"Azure LLM code trace x{rate:g}, LlamaEdge qwen-2-0.5b pods (3000m, 1 inference "
+            "at a time), 1..10: CPU vs requests in flight", llm,
+            [*policies(10, 10)[:-1], IN_FLIGHT_HPA, Policy.oracle()], SimulationSettings(),
+            "requests")
 
     functions = read_per_minute_csv(TRACES / "azure_functions_2019_sample100_inv_per_min.csv")
     run("Azure Functions 2019 sample (sum of 100 functions, 1 day), 0.5 CPU-s per request, "

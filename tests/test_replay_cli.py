@@ -107,7 +107,8 @@ def test_demo_runs_the_embedded_default(tmp_path: Path, monkeypatch: pytest.Monk
     assert "llamaedge" in text and "hpa:seed-cpu50" in text and "oracle" in text
     summaries = json.loads((tmp_path / "replay-out" / "summary.json").read_text())
     assert [s["policy"] for s in summaries] == ["hpa:seed-cpu50", "hpa:kubectl-default-cpu80",
-                                                "hpa:tuned-cpu40-fast", "oracle"]
+                                                "hpa:tuned-cpu40-fast",
+                                                "hpa:inflight-1-per-pod", "oracle"]
     assert all(s["arrived"] == 8819 for s in summaries)
 
 

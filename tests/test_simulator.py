@@ -20,7 +20,7 @@ from autoscaler.replay.model import (
     Summary,
 )
 from autoscaler.replay.run import Policy, replay
-from autoscaler.replay.scenarios import SEED_HPA, TUNED_HPA, UPSTREAM_DEFAULT_HPA
+from autoscaler.replay.scenarios import IN_FLIGHT_HPA, SEED_HPA, TUNED_HPA, UPSTREAM_DEFAULT_HPA
 from autoscaler.replay.settings import (
     LLMCapacity,
     ModelOverrides,
@@ -197,3 +197,26 @@ def test_model_overrides(overrides: ModelOverrides, prefill: float, decode: floa
     assert (applied.capacity.prefill_tokens_per_second,
             applied.capacity.decode_tokens_per_second, applied.metrics.window_seconds,
             applied.lifecycle.startup_seconds) == (prefill, decode, window, startup)
+
+
+def test_in_flight_gauge_counts_waiting_and_served_requests() -> None:
+    # One pod, 1 s per request (100 prompt tokens at 100 tok/s, no output): arrivals at
+    # 0, 0.1, 0.2 -> finishing at 1, 2, 3. At t=1.5 two are still in flight.
+    cap = LLMCapacity(prefill_tokens_per_second=100, decode_tokens_per_second=10)
+    engine = LLMEngine(RequestTrace(np.array([0.0, 0.1, 0.2]), np.array([100] * 3),
+                                    np.array([0] * 3)), SimulationSettings(capacity=cap))
+    pods = PodSet(SimulationSettings().lifecycle)
+    pods.add(0.0, 1, warm=True)
+    engine.advance_chunk(0, 1, pods.ready(0.0))
+    assert [engine.in_flight(pods.pods[0], t) for t in (0.5, 1.5, 2.5, 3.0)] == [3, 2, 1, 0]
+
+
+def test_in_flight_policy_runs_in_the_simulator() -> None:
+    rng = np.random.default_rng(5)
+    trace = RequestTrace(np.sort(rng.uniform(0, 300, 600)), rng.integers(500, 2000, 600),
+                         rng.integers(5, 50, 600))
+    rec = Recorder()
+    replay(trace, [IN_FLIGHT_HPA], SimulationSettings(), rec)
+    decisions = rec.decisions["hpa:inflight-1-per-pod"]
+    assert any(d.rescale for d in decisions)
+    assert all(d.reason != "FailedGetPodsMetric" for d in decisions)

@@ -28,6 +28,9 @@ class _Server:
     slots_free_at: list[float]
     waiting_starts: deque[float] = field(default_factory=deque)
     busy: list[tuple[float, float]] = field(default_factory=list)  # merged busy intervals
+    # Finish times of accepted requests not yet finished: what a metering proxy in front of
+    # the server reports as `llm_proxy_requests_in_flight` (waiting + being served).
+    finishing: deque[float] = field(default_factory=deque)
 
     def drained_at(self) -> float:
         return max(self.slots_free_at)
@@ -123,6 +126,7 @@ class LLMEngine:
         self._system_delta[int(arrival)] += 1
         self._system_delta[int(end)] -= 1
         self._add_busy(server, start, end)
+        server.finishing.append(end)
         self._completions[int(end)] += 1
         ttft = start - arrival + prefill
         self.delays.add_one(ttft)
@@ -159,6 +163,16 @@ class LLMEngine:
         total = (loading * self.lifecycle.startup_cpu_cores + busy * self.limit_cores
                  + idle * self.lifecycle.idle_cpu_cores)
         return total / (b - a)
+
+    def in_flight(self, pod: SimPod, t: float) -> int:
+        """Requests accepted by `pod` and not finished at `t` (FIFO: finish times only grow,
+        so finished ones leave from the left)."""
+        server = self.servers.get(pod.name)
+        if server is None:
+            return 0
+        while server.finishing and server.finishing[0] <= t:
+            server.finishing.popleft()
+        return len(server.finishing)
 
     def drain_time(self, pod: SimPod) -> float:
         server = self.servers.get(pod.name)

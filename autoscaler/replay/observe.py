@@ -16,9 +16,10 @@ from algorithms.observation import (
     MetricData,
     MetricUnavailable,
     PodResourceUsage,
+    PodsMetricData,
     ResourceMetricsData,
 )
-from algorithms.spec import RESOURCE, MetricSpec
+from algorithms.spec import PODS, RESOURCE, MetricSpec
 from autoscaler.replay.settings import MetricsPipeline
 from autoscaler.replay.sim_pods import CONTAINER, SimPod
 
@@ -27,6 +28,17 @@ SCRAPE_OFFSET_SECONDS = 10.0  # scrapes at 10, 25, 40 ... s: a sync at 15 s sees
 
 class UsageSource(Protocol):
     def usage_cores(self, pod: SimPod, a: float, b: float) -> float: ...
+
+
+IN_FLIGHT_METRIC = "llm_proxy_requests_in_flight"
+
+
+def in_flight_metrics(engine: object, pods: list[SimPod], now: float) -> MetricData:
+    """The metering proxy's gauge per running pod, read by Prometheus at the sync."""
+    counter = getattr(engine, "in_flight", None)
+    if counter is None:
+        return MetricUnavailable(f"{IN_FLIGHT_METRIC} exists only for LLM request traces")
+    return PodsMetricData({p.name: counter(p, now) * 1000 for p in pods if p.is_running(now)})
 
 
 def _latest_scrape(now: float, resolution: float) -> float:
@@ -66,6 +78,10 @@ def metric_data(metrics: tuple[MetricSpec, ...], engine: UsageSource, pods: list
                 and metric.resource.name == "cpu":
             cpu = cpu or cpu_metrics(engine, pods, now, pipeline)
             out.append(cpu)
+        elif metric.type == PODS and metric.pods is not None \
+                and metric.pods.metric.name == IN_FLIGHT_METRIC:
+            out.append(in_flight_metrics(engine, pods, now))
         else:
-            out.append(MetricUnavailable(f"the simulator does not model {metric.type} metrics"))
+            out.append(MetricUnavailable(f"the simulator does not model {metric.type} metrics"
+                                         f" other than {IN_FLIGHT_METRIC}"))
     return tuple(out)

@@ -51,6 +51,21 @@ TUNED_HPA = _cpu_hpa("tuned-cpu40-fast", 40, 1, 10, _TARGET, behavior={
                   "policies": [{"type": "Percent", "value": 50, "periodSeconds": 30}]}})
 
 
+def _in_flight_hpa(name: str, per_pod: str, low: int, high: int, target: dict[str, str]
+                   ) -> Policy:
+    """Scale on requests in flight per pod, as the metering proxy exports them: the honest
+    signal for servers that run one inference at a time."""
+    spec: dict[str, Any] = {
+        "scaleTargetRef": target, "minReplicas": low, "maxReplicas": high,
+        "metrics": [{"type": "Pods", "pods": {
+            "metric": {"name": "llm_proxy_requests_in_flight"},
+            "target": {"type": "AverageValue", "averageValue": per_pod}}}]}
+    return Policy.hpa(*spec_from_object({"metadata": {"name": name}, "spec": spec}, name))
+
+
+IN_FLIGHT_HPA = _in_flight_hpa("inflight-1-per-pod", "1", 1, 10, _TARGET)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -73,7 +88,7 @@ def llamaedge(settings: SimulationSettings | None = None, rate_scale: float = 1.
         description=("seed LlamaEdge qwen-2-0.5b Deployment (3000m CPU, 1 inference at a "
                      "time) under the Azure LLM code trace (57 min, 8,819 requests)"),
         workload=trace,
-        policies=(SEED_HPA, UPSTREAM_DEFAULT_HPA, TUNED_HPA, Policy.oracle()),
+        policies=(SEED_HPA, UPSTREAM_DEFAULT_HPA, TUNED_HPA, IN_FLIGHT_HPA, Policy.oracle()),
         settings=settings or SimulationSettings(),
         reference=f"Deployment/{LLAMAEDGE_NAME}")
 
