@@ -14,6 +14,7 @@ from autoscaler.replay.settings import SCENARIO_NAMES, ModelOverrides
 if TYPE_CHECKING:
     from autoscaler.daemon.app import DaemonOptions
     from autoscaler.replay.command import ReplayOptions
+    from autoscaler.replay.from_prometheus import RangeRequest
 
 # Each command imports what it needs when it runs: the daemon must not pay for matplotlib
 # at start-up, nor the replay for the Kubernetes client.
@@ -105,6 +106,17 @@ def _replay_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--every-sync", action="store_true",
                    help="log every controller sync, not only changes")
     p.add_argument("--seed", type=int, default=0, help="random seed (request routing)")
+    prom = p.add_argument_group("replay a range pulled from Prometheus")
+    prom.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
+    prom.add_argument("--query", help="PromQL giving the demand series (default: total CPU "
+                                      "cores of --namespace / --pod-regex)")
+    prom.add_argument("--namespace-of-pods", dest="prom_namespace", default="default")
+    prom.add_argument("--pod-regex", default=".*", help="pods whose CPU is the demand")
+    prom.add_argument("--start", help="Unix seconds or RFC 3339")
+    prom.add_argument("--end", help="Unix seconds or RFC 3339")
+    prom.add_argument("--step", type=float, default=15.0, help="seconds between points")
+    prom.add_argument("--prometheus-token-file", type=Path)
+    prom.add_argument("--prometheus-ca-file", type=Path)
     model = p.add_argument_group("simulator model (defaults: README, 'The simulator')")
     model.add_argument("--metrics", choices=["metrics-server", "prometheus"],
                        help="metrics pipeline the controller reads")
@@ -138,7 +150,25 @@ def _replay_options(args: argparse.Namespace) -> ReplayOptions:
         scenario=args.scenario, trace=args.trace, fmt=args.fmt, policies=tuple(args.policy),
         trace_options=trace_options, out_dir=args.out_dir, timeline=args.timeline,
         timeline_format=args.timeline_format, plot=not args.no_plot, progress=args.progress,
-        seed=args.seed, every_sync=args.every_sync, model=_model_overrides(args))
+        seed=args.seed, every_sync=args.every_sync, model=_model_overrides(args),
+        prometheus=_range_request(args))
+
+
+def _range_request(args: argparse.Namespace) -> RangeRequest | None:
+    if not args.prometheus:
+        return None
+    from autoscaler.replay.from_prometheus import (  # noqa: PLC0415 - see top
+        RangeRequest,
+        cpu_demand_query,
+        parse_instant,
+    )
+    if not args.start or not args.end:
+        raise SystemExit("error: --prometheus needs --start and --end")
+    query = args.query or cpu_demand_query(args.prom_namespace, args.pod_regex)
+    return RangeRequest(url=args.prometheus, query=query, start=parse_instant(args.start),
+                        end=parse_instant(args.end), step_seconds=args.step,
+                        bearer_token_file=args.prometheus_token_file,
+                        ca_file=args.prometheus_ca_file)
 
 
 def _model_overrides(args: argparse.Namespace) -> ModelOverrides:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from autoscaler.replay.from_prometheus import RangeRequest, fetch_range
 from autoscaler.replay.model import DemandSeries, HpaWatchTrace
 from autoscaler.replay.open_loop import compare, format_comparisons
 from autoscaler.replay.report import (
@@ -40,6 +41,7 @@ class ReplayOptions:
     seed: int = 0
     every_sync: bool = False
     model: ModelOverrides = field(default_factory=ModelOverrides)
+    prometheus: RangeRequest | None = None  # replay a range pulled from this Prometheus
 
 
 def _named(options: ReplayOptions) -> Scenario:
@@ -58,9 +60,13 @@ def _policies(options: ReplayOptions) -> tuple[Policy, ...]:
 
 def run_replay(options: ReplayOptions, out: TextIO = sys.stdout) -> int:
     try:
-        if options.trace is None:
+        trace, fmt = options.trace, options.fmt
+        if options.prometheus is not None:
+            trace = fetch_range(options.prometheus, options.out_dir / "prometheus-range.json")
+            fmt = "prometheus"
+        if trace is None:
             return _simulate(_named(options), options, out)
-        workload = read_trace(options.trace, options.fmt, **options.trace_options)
+        workload = read_trace(trace, fmt, **options.trace_options)
         policies = _policies(options)
     except (PolicyError, TraceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -71,7 +77,7 @@ def run_replay(options: ReplayOptions, out: TextIO = sys.stdout) -> int:
         return 0
     reference = next((f"{p.spec.scale_target_ref.kind}/{p.spec.scale_target_ref.name}"
                       for p in policies if p.spec is not None), "Deployment/replay")
-    scenario = Scenario("trace", str(options.trace), workload, policies,
+    scenario = Scenario("trace", str(trace), workload, policies,
                         SimulationSettings(), reference)
     return _simulate(scenario, options, out)
 
