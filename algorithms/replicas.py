@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from algorithms.goints import MAX_INT32, MAX_INT64, div_trunc, wrap_int32, wrap_int64
 from algorithms.pods import (
     RUNNING,
+    PodGroups,
     PodInfo,
     PodMetric,
     ReadinessRules,
@@ -119,14 +120,11 @@ def _flipped(old: float, new: float) -> bool:
     return (old < 1.0 and new > 1.0) or (old > 1.0 and new < 1.0)
 
 
-def get_resource_replicas(current_replicas: int, target_utilization: int, resource: str,
-                          container: str, pods: tuple[PodInfo, ...],
-                          metrics: Mapping[str, PodMetric], tolerances: Tolerances,
-                          rules: ReadinessRules, now: float) -> Proposal:
-    """`GetResourceReplicas`: a Utilization target (percent of request)."""
-    if not metrics:
-        raise MetricComputationError(f"unable to get metrics for resource {resource}: "
-                                     "no metrics returned from resource metrics API")
+def _counted_metrics(pods: tuple[PodInfo, ...], metrics: Mapping[str, PodMetric],
+                     resource: str, rules: ReadinessRules, now: float
+                     ) -> tuple[PodGroups, dict[str, PodMetric]]:
+    """Group the pods; keep the samples of ready pods (and of pods we have no record of,
+    as upstream does); error when nothing is left to average."""
     if not pods:
         raise MetricComputationError("no pods returned by selector while calculating "
                                      "replica count")
@@ -136,6 +134,18 @@ def get_resource_replicas(current_replicas: int, target_utilization: int, resour
     if not counted:
         raise MetricComputationError("did not receive metrics for targeted pods "
                                      "(pods might be unready)")
+    return groups, counted
+
+
+def get_resource_replicas(current_replicas: int, target_utilization: int, resource: str,
+                          container: str, pods: tuple[PodInfo, ...],
+                          metrics: Mapping[str, PodMetric], tolerances: Tolerances,
+                          rules: ReadinessRules, now: float) -> Proposal:
+    """`GetResourceReplicas`: a Utilization target (percent of request)."""
+    if not metrics:
+        raise MetricComputationError(f"unable to get metrics for resource {resource}: "
+                                     "no metrics returned from resource metrics API")
+    groups, counted = _counted_metrics(pods, metrics, resource, rules, now)
     try:
         requests = pod_requests(pods, container, resource)
     except RequestError as exc:
@@ -184,15 +194,7 @@ def calc_plain_metric_replicas(metrics: Mapping[str, PodMetric], current_replica
                                tolerances: Tolerances, rules: ReadinessRules, now: float
                                ) -> Proposal:
     """`calcPlainMetricReplicas`: AverageValue of a resource, or a Pods metric."""
-    if not pods:
-        raise MetricComputationError("no pods returned by selector while calculating "
-                                     "replica count")
-    groups = group_pods(pods, metrics, resource, rules, now)
-    counted = {name: m for name, m in metrics.items()
-               if name not in groups.ignored and name not in groups.unready}
-    if not counted:
-        raise MetricComputationError("did not receive metrics for targeted pods "
-                                     "(pods might be unready)")
+    groups, counted = _counted_metrics(pods, metrics, resource, rules, now)
     ratio, usage = _usage_ratio(counted, target_usage)
     scale_up_with_unready = bool(groups.unready) and ratio > 1.0
     if not scale_up_with_unready and not groups.missing:

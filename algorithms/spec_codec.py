@@ -376,7 +376,7 @@ def _selector_dict(selector: LabelSelector) -> dict[str, Any]:
     return out
 
 
-def _identifier_dict(metric: MetricIdentifier) -> dict[str, Any]:
+def identifier_to_dict(metric: MetricIdentifier) -> dict[str, Any]:
     out: dict[str, Any] = {"name": metric.name}
     if metric.selector is not None:
         out["selector"] = _selector_dict(metric.selector)
@@ -404,14 +404,14 @@ def metric_to_dict(metric: MetricSpec) -> dict[str, Any]:
         out["containerResource"] = {"name": c.name, "container": c.container,
                                     "target": _target_dict(c.target)}
     if metric.pods is not None:
-        out["pods"] = {"metric": _identifier_dict(metric.pods.metric),
+        out["pods"] = {"metric": identifier_to_dict(metric.pods.metric),
                        "target": _target_dict(metric.pods.target)}
     if metric.object is not None:
         o = metric.object
         out["object"] = {"describedObject": _reference_dict(o.described_object),
-                         "metric": _identifier_dict(o.metric), "target": _target_dict(o.target)}
+                         "metric": identifier_to_dict(o.metric), "target": _target_dict(o.target)}
     if metric.external is not None:
-        out["external"] = {"metric": _identifier_dict(metric.external.metric),
+        out["external"] = {"metric": identifier_to_dict(metric.external.metric),
                            "target": _target_dict(metric.external.target)}
     return out
 

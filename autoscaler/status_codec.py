@@ -11,7 +11,7 @@ from typing import Any
 
 from algorithms.quantity import format_milli, milli_value
 from algorithms.spec import CrossVersionObjectReference, MetricIdentifier
-from algorithms.spec_codec import parse_metric
+from algorithms.spec_codec import identifier_to_dict, parse_metric
 from algorithms.status import Condition, HPAStatus, MetricStatus, MetricValueStatus
 
 TimeIn = Callable[[Any], float | None]
@@ -82,13 +82,6 @@ def _current_dict(current: MetricValueStatus) -> dict[str, Any]:
     return out
 
 
-def _identifier_dict(metric: MetricIdentifier) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": metric.name}
-    if metric.selector is not None:
-        out["selector"] = {"matchLabels": dict(metric.selector.match_labels)}
-    return out
-
-
 def metric_status_to_dict(status: MetricStatus) -> dict[str, Any]:
     if not status.type:
         return {"type": ""}
@@ -98,7 +91,7 @@ def metric_status_to_dict(status: MetricStatus) -> dict[str, Any]:
         if status.type == "ContainerResource":
             body["container"] = status.container
     if status.metric is not None:
-        body["metric"] = _identifier_dict(status.metric)
+        body["metric"] = identifier_to_dict(status.metric)
     if status.described_object is not None:
         ref = status.described_object
         body["describedObject"] = {"kind": ref.kind, "name": ref.name,
