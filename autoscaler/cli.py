@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoscaler import conformance
+from autoscaler.llmproxy.cli import add_arguments as llm_proxy_arguments
 from autoscaler.replay.settings import SCENARIO_NAMES, ModelOverrides
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--spec-dir", type=Path)
     get.add_argument("--no-crd", action="store_true")
     get.add_argument("--sedna", action="store_true")
+    llm_proxy_arguments(sub.add_parser(
+        "llm-proxy", help="metering reverse proxy (sidecar) for an OpenAI-compatible LLM "
+                          "server: requests in flight/waiting, tokens, TTFT on /metrics"))
     return parser
 
 
@@ -199,6 +203,9 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "run":
         from autoscaler.daemon.app import run_daemon  # noqa: PLC0415
         return run_daemon(_daemon_options(args, with_loop=True))
+    if args.command == "llm-proxy":
+        from autoscaler.llmproxy.cli import run_from_args  # noqa: PLC0415 - aiohttp is heavy
+        return run_from_args(args)
     if args.command == "get":
         from autoscaler.daemon.table import print_table  # noqa: PLC0415
         return print_table(_daemon_options(args, with_loop=False), sys.stdout)

@@ -938,7 +938,7 @@ def _kustomizations() -> list[Any]:
 
 def test_every_manifest_directory_has_a_kustomization() -> None:
     dirs = {p.parent.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("kustomization.yaml")}
-    assert dirs == {"base", "examples/llamaedge", "examples/sedna"}
+    assert dirs == {"base", "examples/llamaedge", "examples/llamaedge-inflight", "examples/sedna"}
 
 
 @pytest.mark.parametrize("path", _kustomizations())

@@ -1,0 +1,217 @@
+"""The Lease of `autoscaler.edge.ownership` on a real apiserver, through the official client.
+
+`LeaseClient` reads a coordination.k8s.io/v1 Lease as raw JSON (404: None) and writes it
+with the resourceVersion it read: a PUT (or, for a lease not yet created, a POST) that the
+apiserver refuses with 409 if anyone wrote in between. A 409 means someone else won the
+race: `LeaseKeeper` re-reads and never overwrites. The PUT carries the object as read,
+with only our fields changed, so labels, owner references and others' annotations survive.
+
+On the wire: `spec.holderIdentity`, `spec.acquireTime` and `spec.renewTime` as RFC 3339
+MicroTime (`2026-11-28T16:06:00.000000Z`, truncated to the microsecond, never rounded up:
+a stamp must not be later than the write), `spec.leaseDurationSeconds` (an integer,
+rounded up: a longer duration only makes others wait longer), `spec.leaseTransitions`;
+the holder's role and the handback request as annotations (`HOLDER_ROLE`,
+`PREFERRED_HOLDER`). Errors are classified by `autoscaler.errors.classify`:
+`ConflictError` (409), `TransientError` (5xx, 429, timeouts, connection errors, KubeEdge's
+MetaServer refusing writes while the cloud link is down), `PermanentError` (403, 422, ...).
+
+`LeaseKeeper.step(now, healthy)`: one read, at most one write (plus a re-read after a
+409); no threads, the caller's loop calls it with a fresh `now` every retry period
+(well below the renew deadline). `may_write(now)` says whether the caller may act as the
+target's writer, from the keeper's last acknowledged acquire or renew only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3.exceptions
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from autoscaler.edge.ownership import (
+    Action,
+    Candidate,
+    LeaseState,
+    grant_after_ack,
+    grant_after_read,
+    grant_after_send,
+    may_write,
+    next_action,
+)
+from autoscaler.errors import ConflictError, classify
+
+JSON = dict[str, Any]
+PREFERRED_HOLDER = "edgeautoscaler.io/preferred-holder"
+HOLDER_ROLE = "edgeautoscaler.io/holder-role"
+_CLIENT_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
+
+
+def format_micro_time(seconds: float) -> str:
+    """RFC 3339 with exactly six fractional digits and `Z`, truncated to the microsecond."""
+    micros = math.floor(round(seconds * 1_000_000, 3))
+    stamp = datetime.fromtimestamp(micros // 1_000_000, UTC)
+    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{micros % 1_000_000:06d}Z"
+
+
+def parse_micro_time(text: str | None) -> float | None:
+    """RFC 3339 (MicroTime or Time, `Z` or an offset) to epoch seconds; None if absent."""
+    if not text:
+        return None
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def state_from_body(body: Mapping[str, Any]) -> LeaseState:
+    """A Lease object as data. A missing renewTime falls back to acquireTime, then to the
+    epoch; a missing duration to 0: such a lease is expired (our writers set both)."""
+    spec = body.get("spec") or {}
+    meta = body.get("metadata") or {}
+    notes = meta.get("annotations") or {}
+    acquired = parse_micro_time(spec.get("acquireTime"))
+    renewed = parse_micro_time(spec.get("renewTime"))
+    return LeaseState(
+        holder=str(spec.get("holderIdentity") or ""),
+        acquire_time=acquired if acquired is not None else 0.0,
+        renew_time=renewed if renewed is not None else (acquired or 0.0),
+        duration_seconds=float(spec.get("leaseDurationSeconds") or 0),
+        transitions=int(spec.get("leaseTransitions") or 0),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        preferred_holder=str(notes.get(PREFERRED_HOLDER) or ""),
+        holder_role=str(notes.get(HOLDER_ROLE) or ""))
+
+
+def body_for(state: LeaseState, namespace: str, name: str,
+             base: Mapping[str, Any] | None = None) -> JSON:
+    """The object to write: `base` (the object as read) with our fields set to `state`."""
+    body: JSON = json.loads(json.dumps(base)) if base is not None else {}
+    body.update(apiVersion="coordination.k8s.io/v1", kind="Lease")
+    meta = body.setdefault("metadata", {})
+    meta.update(name=name, namespace=namespace)
+    if state.resource_version:
+        meta["resourceVersion"] = state.resource_version
+    else:
+        meta.pop("resourceVersion", None)
+    notes = {key: value for key, value in (meta.get("annotations") or {}).items()
+             if key not in (PREFERRED_HOLDER, HOLDER_ROLE)}
+    notes.update({key: value for key, value in ((PREFERRED_HOLDER, state.preferred_holder),
+                                                (HOLDER_ROLE, state.holder_role)) if value})
+    meta["annotations"] = notes
+    spec = body.setdefault("spec", {})
+    spec.update(holderIdentity=state.holder or None,
+                acquireTime=format_micro_time(state.acquire_time),
+                renewTime=format_micro_time(state.renew_time),
+                leaseDurationSeconds=max(1, math.ceil(state.duration_seconds)),
+                leaseTransitions=state.transitions)
+    if spec["holderIdentity"] is None:
+        del spec["holderIdentity"]
+    return body
+
+
+@dataclass(frozen=True)
+class ObservedLease:
+    """A Lease as read or written: the decision's view, and the object for the next PUT."""
+
+    state: LeaseState
+    body: Mapping[str, Any]
+
+
+class LeaseClient:
+    def __init__(self, api_client: client.ApiClient, namespace: str, name: str,
+                 timeout_seconds: float = 10.0) -> None:
+        self.coordination = client.CoordinationV1Api(api_client)
+        self.namespace = namespace
+        self.name = name
+        self.timeout = timeout_seconds
+
+    @property
+    def key(self) -> str:
+        return f"lease {self.namespace}/{self.name}"
+
+    def read(self) -> ObservedLease | None:
+        try:
+            response: Any = self.coordination.read_namespaced_lease(
+                self.name, self.namespace, _preload_content=False,
+                _request_timeout=self.timeout)
+            return _observed(json.loads(response.data))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise classify(exc, f"read {self.key}") from exc
+        except _CLIENT_ERRORS as exc:
+            raise classify(exc, f"read {self.key}") from exc
+
+    def write(self, state: LeaseState, base: ObservedLease | None) -> ObservedLease:
+        """Create (resource_version "") or replace with compare-and-swap on the version."""
+        body: Any = body_for(state, self.namespace, self.name,
+                             base.body if base is not None and state.resource_version else None)
+        verb = "replace" if state.resource_version else "create"
+        try:
+            if state.resource_version:
+                response: Any = self.coordination.replace_namespaced_lease(
+                    self.name, self.namespace, body, _preload_content=False,
+                    _request_timeout=self.timeout)
+            else:
+                response = self.coordination.create_namespaced_lease(
+                    self.namespace, body, _preload_content=False, _request_timeout=self.timeout)
+            return _observed(json.loads(response.data))
+        except _CLIENT_ERRORS as exc:
+            raise classify(exc, f"{verb} {self.key}") from exc
+
+
+def _observed(body: JSON) -> ObservedLease:
+    return ObservedLease(state_from_body(body), body)
+
+
+class LeaseKeeper:
+    """One candidate's side of one target's Lease. Not thread-safe: one loop drives it."""
+
+    def __init__(self, leases: LeaseClient, me: Candidate) -> None:
+        self.leases = leases
+        self.me = me
+        self.observed: ObservedLease | None = None
+        self.granted: LeaseState | None = None
+
+    @property
+    def lease(self) -> LeaseState | None:
+        """The lease as last read or written."""
+        return self.observed.state if self.observed is not None else None
+
+    def may_write(self, now: float) -> bool:
+        return may_write(self.me, self.granted, now)
+
+    def step(self, now: float, healthy: bool) -> Action:
+        """Read, decide, maybe write. A lost race (409) re-reads and answers "wait"; other
+        failures raise the classified error with the grant left as it was (so it runs out
+        at the renew deadline)."""
+        self._read()
+        action = next_action(self.me, self.lease, now, healthy)
+        if action.lease is None:
+            return action
+        self.granted = grant_after_send(action, self.granted)
+        try:
+            written = self.leases.write(action.lease, self.observed)
+        except ConflictError as exc:
+            self._read()
+            return Action("wait", f"lost the race to {action.kind} ({exc}): re-read, "
+                                  f"now held by {self._holder()}")
+        self.observed = written
+        self.granted = grant_after_ack(action, written.state, self.granted)
+        return action
+
+    def _read(self) -> None:
+        self.observed = self.leases.read()
+        self.granted = grant_after_read(self.me, self.granted, self.lease)
+
+    def _holder(self) -> str:
+        lease = self.lease
+        if lease is None:
+            return "nobody (no lease)"
+        return lease.holder or "nobody"

@@ -1,0 +1,3 @@
+from autoscaler.llmproxy.cli import main
+
+raise SystemExit(main())
