@@ -390,43 +390,60 @@ def candidates(roles: Sequence[Role], duration: float, deadline_share: float,
 
 ROLE_SETS: list[tuple[Role, ...]] = [("cloud", "edge"), ("cloud", "cloud", "edge"),
                                      ("cloud", "cloud", "cloud"), ("edge", "edge", "cloud")]
-Event = tuple[str, int, bool, int, float, str]
-EVENTS = st.tuples(st.sampled_from(["tick", "step", "decide", "commit"]), st.integers(0, 5),
-                   st.sampled_from([True, True, True, False]), st.integers(0, 3),
-                   st.floats(0.0, 1.0),
-                   st.sampled_from(["acknowledged", "acknowledged", "lost", "dropped"]))
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "tick", "step" (atomic, acknowledged), "decide" or "commit"
+    index: int = 0  # the agent (mod their number), or the flight to commit
+    healthy: bool = True
+    staleness: int = 0
+    fraction: float = 0.0  # of a lease duration, for ticks
+    outcome: str = ""
+
+
+# One draw per event (generation dominates the run time), each a uniform choice.
+AGENTS, HEALTH = range(6), (True, True, True, False)
+EVENTS = st.one_of(
+    st.sampled_from([Event("tick", fraction=f)
+                     for f in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.2)]),
+    st.sampled_from([Event("step", i, h) for i in AGENTS for h in HEALTH]),
+    st.sampled_from([Event("decide", i, h, k) for i in AGENTS for h in HEALTH
+                     for k in range(4)]),
+    st.sampled_from([Event("commit", i, outcome=o) for i in AGENTS
+                     for o in ("acknowledged", "acknowledged", "lost", "dropped")]),
+)
 
 
 @st.composite
 def worlds(draw: st.DrawFn) -> World:
     roles = draw(st.sampled_from(ROLE_SETS))
     duration = draw(st.floats(2.0, 30.0))
-    skew = draw(st.floats(0.0, duration / 2 - 0.5))
-    share = draw(st.floats(0.05, 0.999))
-    offsets = [draw(st.floats(-skew / 2, skew / 2)) for _ in roles]
+    skew = duration * draw(st.sampled_from([0.0, 0.2, 0.45]) | st.floats(0.0, 0.45))
+    share = draw(st.sampled_from([0.5, 0.999]) | st.floats(0.05, 0.999))
+    offsets = [skew / 2 * draw(st.sampled_from([-1.0, 1.0]) | st.floats(-1.0, 1.0))
+               for _ in roles]
     agents = [Agent(me, offset) for me, offset in
               zip(candidates(roles, duration, share, skew), offsets, strict=True)]
     return World(agents)
 
 
-@settings(max_examples=600, deadline=None)
-@given(worlds(), st.lists(EVENTS, min_size=40, max_size=160))
+@settings(max_examples=200, deadline=None)
+@given(worlds(), st.lists(EVENTS, min_size=40, max_size=120))
 def test_never_two_writers_at_one_true_instant(world: World, events: list[Event]) -> None:
     """Windows open only at events (acknowledgements), so checking after each is enough.
-    Ticks move true time by up to 1.2 lease durations (mostly far less); a step is a read,
+    Ticks move true time by up to 1.2 lease durations; a step is a read,
     decision, write and acknowledgement at one instant; otherwise reads may be up to 3
     versions stale, writes commit in any order or never, and their responses may be lost."""
     duration = world.agents[0].me.lease_duration_seconds
-    for kind, index, healthy, staleness, fraction, outcome in events:
-        if kind == "tick":
-            world.t += fraction ** 3 * duration * 1.2
-        elif kind == "step":
-            if world.decide(index, healthy, 0):
+    for e in events:
+        if e.kind == "tick":
+            world.t += e.fraction * duration
+        elif e.kind == "step":
+            if world.decide(e.index, e.healthy, 0):
                 world.commit(len(world.flights) - 1, "acknowledged")
-        elif kind == "decide":
-            world.decide(index, healthy, staleness)
+        elif e.kind == "decide":
+            world.decide(e.index, e.healthy, e.staleness)
         else:
-            world.commit(index, outcome)
+            world.commit(e.index, e.outcome)
         assert len(world.writers()) <= 1, (world.writers(), world.store.history)
 
 

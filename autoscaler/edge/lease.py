@@ -15,6 +15,13 @@ the holder's role and the handback request as annotations (`HOLDER_ROLE`,
 `ConflictError` (409), `TransientError` (5xx, 429, timeouts, connection errors, KubeEdge's
 MetaServer refusing writes while the cloud link is down), `PermanentError` (403, 422, ...).
 
+Reads go through `CoordinationV1Api.read_namespaced_lease(_preload_content=False)`; writes
+send our JSON through the same client's `param_serialize`/`call_api` (see `_send`: the
+generated write methods would re-encode the MicroTimes). A 404 on a PUT (the lease was
+deleted since read) is a `ConflictError` like a 409. A write the transport retried after a
+lost connection may find its own first attempt committed and get 409: the keeper then
+re-reads and has no grant until its next acknowledged renew, which is only conservative.
+
 `LeaseKeeper.step(now, healthy)`: one read, at most one write (plus a re-read after a
 409); no threads, the caller's loop calls it with a fresh `now` every retry period
 (well below the renew deadline). `may_write(now)` says whether the caller may act as the
@@ -54,9 +61,9 @@ _CLIENT_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueErro
 
 def format_micro_time(seconds: float) -> str:
     """RFC 3339 with exactly six fractional digits and `Z`, truncated to the microsecond."""
-    micros = math.floor(round(seconds * 1_000_000, 3))
-    stamp = datetime.fromtimestamp(micros // 1_000_000, UTC)
-    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{micros % 1_000_000:06d}Z"
+    whole = math.floor(seconds)
+    micros = min(999_999, math.floor(round((seconds - whole) * 1_000_000, 3)))
+    return f"{datetime.fromtimestamp(whole, UTC):%Y-%m-%dT%H:%M:%S}.{micros:06d}Z"
 
 
 def parse_micro_time(text: str | None) -> float | None:
@@ -150,20 +157,39 @@ class LeaseClient:
 
     def write(self, state: LeaseState, base: ObservedLease | None) -> ObservedLease:
         """Create (resource_version "") or replace with compare-and-swap on the version."""
-        body: Any = body_for(state, self.namespace, self.name,
-                             base.body if base is not None and state.resource_version else None)
-        verb = "replace" if state.resource_version else "create"
+        body = body_for(state, self.namespace, self.name,
+                        base.body if base is not None and state.resource_version else None)
+        collection = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        if state.resource_version:
+            what, method, path = f"replace {self.key}", "PUT", collection + "/{name}"
+        else:
+            what, method, path = f"create {self.key}", "POST", collection
         try:
-            if state.resource_version:
-                response: Any = self.coordination.replace_namespaced_lease(
-                    self.name, self.namespace, body, _preload_content=False,
-                    _request_timeout=self.timeout)
-            else:
-                response = self.coordination.create_namespaced_lease(
-                    self.namespace, body, _preload_content=False, _request_timeout=self.timeout)
-            return _observed(json.loads(response.data))
+            return _observed(self._send(method, path, body))
+        except ApiException as exc:
+            if exc.status == 404 and method == "PUT":  # deleted since read: a lost race too
+                raise ConflictError(f"{what}: HTTP 404: deleted since read",
+                                    retry_after_seconds=0.0, status=404) from exc
+            raise classify(exc, what) from exc
         except _CLIENT_ERRORS as exc:
-            raise classify(exc, f"{verb} {self.key}") from exc
+            raise classify(exc, what) from exc
+
+    def _send(self, method: str, path: str, body: JSON) -> JSON:
+        """The JSON as built, through the official client's transport (auth, TLS, proxies).
+        Not `create/replace_namespaced_lease`: those validate a dict body into a `V1Lease`
+        and serialize its times with `datetime.isoformat()` (no fraction at whole seconds,
+        `+00:00`), which the apiserver's MicroTime parser rejects."""
+        api = self.coordination.api_client
+        request = api.param_serialize(
+            method, path, path_params={"namespace": self.namespace, "name": self.name},
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            body=body, auth_settings=["BearerToken"])
+        response = api.call_api(*request, _request_timeout=self.timeout)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        data: JSON = json.loads(response.data)
+        return data
 
 
 def _observed(body: JSON) -> ObservedLease:

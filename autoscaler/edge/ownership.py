@@ -60,11 +60,13 @@ Assumptions:
       sent, so the stamp is no later than the commit.
   A4. Identities are unique, and nobody deletes or hand-edits the Lease while in use
       (a deletion lets a healthy cloud create it at once, as with client-go's election).
-Argument: a window of candidate H, granted by a write stamped r = clock_H(t_s), ends at
-true time t_s + renew_deadline. The holder changes away from H only by (a) H's own release,
-sent after H dropped its grant, or a free-lease acquire after it, or (b) a takeover by C
-whose compare-and-swap read the lease with renew_time r (CAS: nothing was written in
-between, and a request write keeps r) and decided at clock_C(t_d) > r + duration + S, i.e.
+Argument (clock_X(t) = t + o_X, so |o_H - o_C| <= S): a window of candidate H, granted by
+a write stamped r = clock_H(t_s), ends at true time t_s + renew_deadline; H's later writes
+are stamped later (one request at a time). The holder changes away from H only by (a) H's
+own release, sent after H dropped its grant, or a free-lease acquire after it, or (b) a
+takeover by C whose compare-and-swap read the lease with renew_time r (CAS: nothing was
+written in between, and a request write keeps r) and decided at
+clock_C(t_d) > r + duration + S, i.e.
 t_d > t_s + duration + S + (o_H - o_C) >= t_s + duration > t_s + renew_deadline. C's window
 opens at its acknowledgement, after its decision. So every holder change ends the previous
 holder's window no later than the change commits, and a window opens only on an
@@ -83,7 +85,6 @@ from typing import Literal
 Role = Literal["cloud", "edge"]
 ActionKind = Literal["acquire", "renew", "release", "request", "init", "wait", "none"]
 ROLES: tuple[Role, ...] = ("cloud", "edge")
-WRITES: frozenset[str] = frozenset({"acquire", "renew", "release", "request", "init"})
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,6 @@ def _cloud_contender(me: Candidate, lease: LeaseState, now: float) -> Action:
         return Action("acquire", "lease free", _taken(me, lease, now))
     if lease.expired(now, me.max_clock_skew_seconds):
         return Action("acquire", f"lease of {lease.holder} expired", _taken(me, lease, now))
-    if lease.holder_role == "edge":
-        return Action("acquire", "x", _taken(me, lease, now))
     if lease.holder_role == "edge" and lease.preferred_holder == "":
         requested = replace(lease, preferred_holder=me.identity)
         return Action("request", f"ask edge holder {lease.holder} to hand back", requested)
