@@ -1,0 +1,123 @@
+"""The edge agent's pieces around the ordinary reconciler.
+
+* `LocalCpuMetrics`: pod CPU from the node's own cgroups (no metrics-server: on KubeEdge it
+  often cannot reach edge kubelets), sampled once per pass, shaped like metrics.k8s.io;
+* `WriterGate`: one Lease per target (`autoscaler.edge.ownership`): the agent writes a
+  target's scale only while it holds that target's Lease;
+* `JournaledScale`: when the API refuses the write (the edge MetaServer serves reads from
+  its cache but refuses writes while the cloud link is down), the decision goes to the
+  fsync'd journal before the error is reported, and the next successful write for that
+  target marks it applied ("what happened" is kept). The loop keeps deciding from fresh
+  observations every pass, so what is written at reconnect is the latest decision, computed
+  under the spec's behavior rules from the persisted history: never a stale replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from algorithms.observation import MetricData, MetricUnavailable
+from autoscaler.edge.cgroups import CpuSampler, PodCpuRate, to_resource_metrics
+from autoscaler.edge.journal import Journal
+from autoscaler.edge.lease import LeaseClient, LeaseKeeper
+from autoscaler.edge.ownership import Candidate
+from autoscaler.errors import AutoscalerError, PermanentError, TransientError
+from autoscaler.kube.scale import ScaleRead
+
+
+class NotWriterError(PermanentError):
+    """This agent does not hold the target's Lease: the cloud daemon is the writer."""
+
+
+@dataclass
+class LocalCpuMetrics:
+    """metrics.k8s.io's answer, from cgroups: `begin_pass` samples once, `for_pods` maps
+    UIDs to the names the pod cache knows."""
+
+    sampler: CpuSampler
+    pod_uids: Callable[[str], dict[str, str]]  # namespace -> {uid: pod name}
+    rates: dict[str, PodCpuRate] = field(default_factory=dict)
+    error: str = ""
+
+    def begin_pass(self, now: float) -> None:
+        try:
+            self.rates = self.sampler.sample(now)
+            self.error = ""
+        except (AutoscalerError, OSError) as exc:
+            self.rates, self.error = {}, f"local cgroups: {exc}"
+
+    def for_pods(self, namespace: str, pod_names: set[str]) -> MetricData:
+        if self.error:
+            return MetricUnavailable(self.error)
+        names = {uid: name for uid, name in self.pod_uids(namespace).items()
+                 if name in pod_names}
+        data = to_resource_metrics(self.rates, names)
+        if not data.pods:
+            return MetricUnavailable("no local CPU samples yet for these pods (the first "
+                                     "pass only records a baseline)")
+        return data
+
+
+def lease_name(target_key: str) -> str:
+    return f"eas-writer-{hashlib.sha256(target_key.encode()).hexdigest()[:16]}"
+
+
+@dataclass
+class WriterGate:
+    """One LeaseKeeper per target, stepped once per pass."""
+
+    make_client: Callable[[str], LeaseClient]
+    candidate: Candidate
+    keepers: dict[str, LeaseKeeper] = field(default_factory=dict)
+
+    def step(self, target_key: str, now: float, healthy: bool) -> str:
+        keeper = self.keepers.get(target_key)
+        if keeper is None:
+            keeper = LeaseKeeper(self.make_client(lease_name(target_key)), self.candidate)
+            self.keepers[target_key] = keeper
+        try:
+            return keeper.step(now, healthy).kind
+        except AutoscalerError as exc:
+            return f"error: {exc}"  # the grant runs out by itself at the renew deadline
+
+    def may_write(self, target_key: str, now: float) -> bool:
+        keeper = self.keepers.get(target_key)
+        return keeper is not None and keeper.may_write(now)
+
+
+def target_key(namespace: str, ref: Any) -> str:
+    return f"{namespace}/{ref.kind}/{ref.name}"
+
+
+@dataclass
+class JournaledScale:
+    inner: Any  # a ScaleApi
+    journal: Journal
+    gate: WriterGate | None
+    now: Callable[[], float]
+
+    def get(self, namespace: str, ref: Any) -> ScaleRead:
+        read: ScaleRead = self.inner.get(namespace, ref)
+        return read
+
+    def update(self, namespace: str, ref: Any, read: ScaleRead, replicas: int) -> ScaleRead:
+        key = target_key(namespace, ref)
+        now = self.now()
+        if self.gate is not None and not self.gate.may_write(key, now):
+            raise NotWriterError(f"{key}: not the writer (the Lease is held elsewhere or "
+                                 "not yet acquired)")
+        try:
+            written: ScaleRead = self.inner.update(namespace, ref, read, replicas)
+        except TransientError as exc:
+            self.journal.record(key, now, read.observation.spec_replicas, replicas,
+                                f"write refused, journaled: {exc}")
+            raise
+        pending = self.journal.pending(key)
+        if pending is not None:
+            self.journal.mark_applied(pending.seq, f"reconnected at {now:.0f}: wrote "
+                                                   f"{replicas} (journaled wish was "
+                                                   f"{pending.desired_replicas})")
+        return written
