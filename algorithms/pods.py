@@ -42,6 +42,7 @@ class PodInfo:
     init_containers: tuple[ContainerInfo, ...] = ()
     host_network: bool = False
     owner: str = ""  # "Kind/name" of the controlling ownerReference, "" if none
+    uid: str = ""  # metadata.uid: how the node's cgroups name the pod
 
 
 class PodMetric(NamedTuple):

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--spec-dir", type=Path)
     get.add_argument("--no-crd", action="store_true")
     get.add_argument("--sedna", action="store_true")
+    _edge_parser(sub.add_parser("edge", help="the edge agent (DaemonSet on KubeEdge nodes)"))
     llm_proxy_arguments(sub.add_parser(
         "llm-proxy", help="metering reverse proxy (sidecar) for an OpenAI-compatible LLM "
                           "server: requests in flight/waiting, tokens, TTFT on /metrics"))
@@ -49,6 +50,27 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", help="kubeconfig context")
     p.add_argument("--namespace", "-n", action="append", default=[],
                    help="only these namespaces (repeatable; default all)")
+
+
+def _edge_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metaserver", help="the node's MetaServer, e.g. http://127.0.0.1:10550 "
+                                        "(default: kubeconfig / in-cluster)")
+    p.add_argument("--kubeconfig")
+    p.add_argument("--node-name", default=os.environ.get("NODE_NAME", ""))
+    p.add_argument("--namespace", "-n", action="append", default=[])
+    p.add_argument("--spec-dir", type=Path)
+    p.add_argument("--no-crd", action="store_true")
+    p.add_argument("--sedna", action="store_true")
+    p.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"))
+    p.add_argument("--journal", type=Path, default=Path("/var/lib/edge-autoscaler/journal"))
+    p.add_argument("--lease-namespace",
+                   default=os.environ.get("POD_NAMESPACE", "edge-autoscaler"))
+    p.add_argument("--identity", default="", help="Lease holder identity (default: node name)")
+    p.add_argument("--sync-period", type=float, default=15.0)
+    p.add_argument("--metrics-addr")
+    p.add_argument("--once", action="store_true")
+    p.add_argument("--now", type=float)
+    p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
 
 
 def _run_parser(p: argparse.ArgumentParser) -> None:
@@ -203,6 +225,16 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "run":
         from autoscaler.daemon.app import run_daemon  # noqa: PLC0415
         return run_daemon(_daemon_options(args, with_loop=True))
+    if args.command == "edge":
+        from autoscaler.edge.app import EdgeOptions, run_edge  # noqa: PLC0415 - see top
+        return run_edge(EdgeOptions(
+            node_name=args.node_name, journal=args.journal, metaserver=args.metaserver,
+            kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
+            spec_dir=args.spec_dir, crd=not args.no_crd, sedna=args.sedna,
+            cgroup_root=args.cgroup_root, lease_namespace=args.lease_namespace,
+            identity=args.identity, sync_period_seconds=args.sync_period,
+            metrics_addr=args.metrics_addr, once=args.once, now=args.now,
+            log_format=args.log_format))
     if args.command == "llm-proxy":
         from autoscaler.llmproxy.cli import run_from_args  # noqa: PLC0415 - aiohttp is heavy
         return run_from_args(args)

@@ -53,9 +53,10 @@ def fetch(metric: MetricSpec, managed: ManagedSpec, pods: Sequence[str], selecto
                                                  "has no --prometheus-url"), "none")
             return Fetched(prometheus.resource(namespace, pods, resource, now), "prometheus")
         answer = api.for_pods(namespace, set(pods))
+        name = str(getattr(api, "source_name", "metrics.k8s.io"))
         if not isinstance(answer, MetricUnavailable) or managed.metrics_source == \
                 "metrics-api" or prometheus is None:
-            return Fetched(answer, "metrics.k8s.io")
+            return Fetched(answer, name)
         fallback = prometheus.resource(namespace, pods, resource, now)
         return Fetched(fallback, f"prometheus (fallback: {answer.message})")
     source = metric.pods or metric.object or metric.external

@@ -41,6 +41,7 @@ class LocalCpuMetrics:
     pod_uids: Callable[[str], dict[str, str]]  # namespace -> {uid: pod name}
     rates: dict[str, PodCpuRate] = field(default_factory=dict)
     error: str = ""
+    source_name: str = "node cgroups"  # shown in the decision's explanation
 
     def begin_pass(self, now: float) -> None:
         try:
@@ -72,6 +73,9 @@ class WriterGate:
     make_client: Callable[[str], LeaseClient]
     candidate: Candidate
     keepers: dict[str, LeaseKeeper] = field(default_factory=dict)
+    # Targets whose last Lease step failed transiently: the API is unreachable or refuses
+    # writes (MetaServer offline), so nobody can prove ownership now.
+    offline: dict[str, str] = field(default_factory=dict)
 
     def step(self, target_key: str, now: float, healthy: bool) -> str:
         keeper = self.keepers.get(target_key)
@@ -79,9 +83,15 @@ class WriterGate:
             keeper = LeaseKeeper(self.make_client(lease_name(target_key)), self.candidate)
             self.keepers[target_key] = keeper
         try:
-            return keeper.step(now, healthy).kind
+            kind = keeper.step(now, healthy).kind
+        except TransientError as exc:
+            self.offline[target_key] = str(exc)
+            return f"offline: {exc}"  # the grant runs out by itself at the renew deadline
         except AutoscalerError as exc:
-            return f"error: {exc}"  # the grant runs out by itself at the renew deadline
+            self.offline.pop(target_key, None)
+            return f"error: {exc}"
+        self.offline.pop(target_key, None)
+        return kind
 
     def may_write(self, target_key: str, now: float) -> bool:
         keeper = self.keepers.get(target_key)
@@ -107,8 +117,15 @@ class JournaledScale:
         key = target_key(namespace, ref)
         now = self.now()
         if self.gate is not None and not self.gate.may_write(key, now):
-            raise NotWriterError(f"{key}: not the writer (the Lease is held elsewhere or "
-                                 "not yet acquired)")
+            reason = self.gate.offline.get(key)
+            if reason is None:
+                raise NotWriterError(f"{key}: not the writer (the Lease is held elsewhere "
+                                     "or not yet acquired)")
+            # Offline: ownership cannot be renewed, so nothing is written; the wish is
+            # kept for the reconnect.
+            self.journal.record(key, now, read.observation.spec_replicas, replicas,
+                                f"offline, journaled: {reason}")
+            raise TransientError(f"{key}: offline ({reason}); decision journaled")
         try:
             written: ScaleRead = self.inner.update(namespace, ref, read, replicas)
         except TransientError as exc:

@@ -30,11 +30,12 @@ Lister = Callable[..., Any]  # a typed-API list function: list_namespaced_pod, .
 
 class WatchCache(Generic[T]):
     def __init__(self, what: str, list_fn: Lister, list_args: tuple[Any, ...],
-                 convert: Callable[[Mapping[str, Any]], T], timeout_seconds: float = 30.0
-                 ) -> None:
+                 convert: Callable[[Mapping[str, Any]], T], timeout_seconds: float = 30.0,
+                 list_kwargs: Mapping[str, Any] | None = None) -> None:
         self.what = what
         self.list_fn = list_fn
         self.list_args = list_args
+        self.list_kwargs = dict(list_kwargs or {})  # e.g. field_selector="spec.nodeName=n"
         self.convert = convert
         self.timeout = timeout_seconds
         self._lock = threading.Lock()
@@ -65,7 +66,7 @@ class WatchCache(Generic[T]):
 
     def list_now(self) -> str:
         """LIST and replace the contents; returns the list's resourceVersion."""
-        response = self.list_fn(*self.list_args, _preload_content=False,
+        response = self.list_fn(*self.list_args, **self.list_kwargs, _preload_content=False,
                                  _request_timeout=self.timeout)
         document = json.loads(response.data)
         fresh: dict[tuple[str, str], tuple[str, T]] = {}
@@ -113,7 +114,8 @@ class WatchCache(Generic[T]):
     def _watch(self, version: str) -> None:
         """Stream watch events ourselves: the client's `Watch(deserialize=False)` yields
         events without `raw_object` and then fails on ERROR events with a KeyError."""
-        response = self.list_fn(*self.list_args, watch=True, resource_version=version,
+        response = self.list_fn(*self.list_args, **self.list_kwargs, watch=True,
+                                resource_version=version,
                                 timeout_seconds=WATCH_TIMEOUT_SECONDS, _preload_content=False,
                                 _request_timeout=(self.timeout, WATCH_TIMEOUT_SECONDS + 30))
         try:

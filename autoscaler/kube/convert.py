@@ -97,7 +97,7 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         init_containers=_containers(spec.get("initContainers"),
                                     f"{where} spec.initContainers", True),
         host_network=bool(spec.get("hostNetwork", False)),
-        owner=_controller(metadata))
+        owner=_controller(metadata), uid=str(metadata.get("uid", "")))
 
 
 def _controller(metadata: Mapping[str, Any]) -> str:

@@ -13,14 +13,17 @@ from autoscaler.kube.convert import pod_info
 class PodCache:
     """One watch per namespace given, or one over all namespaces."""
 
-    def __init__(self, api_client: client.ApiClient, namespaces: tuple[str, ...] = ()) -> None:
+    def __init__(self, api_client: client.ApiClient, namespaces: tuple[str, ...] = (),
+                 node_name: str = "") -> None:
         core = client.CoreV1Api(api_client)
+        # The edge agent only needs its own node's pods: let the server filter them.
+        extra = {"field_selector": f"spec.nodeName={node_name}"} if node_name else {}
         if namespaces:
             self.caches = {ns: WatchCache(f"pods/{ns}", core.list_namespaced_pod, (ns,),
-                                          pod_info) for ns in namespaces}
+                                          pod_info, list_kwargs=extra) for ns in namespaces}
         else:
             self.caches = {"": WatchCache("pods", core.list_pod_for_all_namespaces, (),
-                                          pod_info)}
+                                          pod_info, list_kwargs=extra)}
 
     @property
     def synced(self) -> bool:

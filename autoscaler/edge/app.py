@@ -1,0 +1,145 @@
+"""`autoscaler edge`: the agent a DaemonSet runs on every edge node.
+
+Same spec sources, reconciler and loop as the cloud daemon, with the edge's own inputs and
+guards: the API through the node's MetaServer (`--metaserver http://127.0.0.1:10550`) or a
+kubeconfig; only this node's pods (field selector on spec.nodeName); pod CPU from the node's
+cgroups; a Lease per target so only one of cloud daemon and agent writes a scale; writes
+refused while offline are journaled (fsync'd) and the latest decision is written once at
+reconnect. Each pass first steps every target's Lease (healthy = local CPU samples exist).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import structlog
+from kubernetes import client
+
+from autoscaler.clock import Clock, FakeClock, SystemClock
+from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging
+from autoscaler.daemon.loop import Loop
+from autoscaler.daemon.reconcile import Reconciler
+from autoscaler.daemon.server import serve
+from autoscaler.edge.agent import JournaledScale, LocalCpuMetrics, WriterGate, target_key
+from autoscaler.edge.cgroups import CGROUP_ROOT, CpuSampler
+from autoscaler.edge.journal import Journal
+from autoscaler.edge.lease import LeaseClient
+from autoscaler.edge.ownership import Candidate
+from autoscaler.kube.client import connect
+from autoscaler.kube.history_store import LeaseHistoryStore
+from autoscaler.kube.pods import PodCache
+from autoscaler.kube.scale import ScaleClient
+from autoscaler.kube.writer import EventRecorder, StatusWriter
+
+log = structlog.get_logger("autoscaler.edge")
+
+
+@dataclass(frozen=True)
+class EdgeOptions:
+    node_name: str
+    journal: Path
+    metaserver: str | None = None  # e.g. http://127.0.0.1:10550 (plain HTTP, node-local)
+    kubeconfig: str | None = None
+    namespaces: tuple[str, ...] = ()
+    spec_dir: Path | None = None
+    crd: bool = True
+    sedna: bool = False
+    cgroup_root: Path = CGROUP_ROOT
+    lease_namespace: str = "edge-autoscaler"
+    identity: str = ""
+    lease_duration_seconds: float = 15.0
+    renew_deadline_seconds: float = 10.0
+    max_clock_skew_seconds: float = 2.0
+    sync_period_seconds: float = 15.0
+    metrics_addr: str | None = None
+    once: bool = False
+    now: float | None = None
+    log_format: str = "auto"
+    request_timeout_seconds: float = 10.0
+
+
+def api_client_for(options: EdgeOptions) -> client.ApiClient:
+    if options.metaserver:
+        configuration = client.Configuration()
+        configuration.host = options.metaserver
+        return client.ApiClient(configuration)
+    return connect(options.kubeconfig, in_cluster=None).api_client
+
+
+@dataclass
+class EdgeAgent:
+    loop: Loop
+    pods: PodCache
+    specs: SpecSources
+    journal: Journal
+
+
+def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
+    api = api_client_for(options)
+    timeout = options.request_timeout_seconds
+    pods = PodCache(api, options.namespaces, node_name=options.node_name)
+    specs = SpecSources(api, DaemonOptions(namespaces=options.namespaces,
+                                           spec_dir=options.spec_dir, crd=options.crd,
+                                           sedna=options.sedna))
+    metrics = LocalCpuMetrics(CpuSampler(options.cgroup_root),
+                              lambda ns: {p.uid: p.name for p in pods.pods(ns) if p.uid})
+    candidate = Candidate(options.identity or options.node_name, "edge",
+                          options.lease_duration_seconds, options.renew_deadline_seconds,
+                          options.max_clock_skew_seconds)
+    gate = WriterGate(lambda name: LeaseClient(api, options.lease_namespace, name, timeout),
+                      candidate)
+    journal = Journal(options.journal)
+    reconciler = Reconciler(
+        scale=JournaledScale(ScaleClient(api, timeout), journal, gate, clock.now),
+        pods=pods, events=EventRecorder(api, timeout), statuses=StatusWriter(api, timeout),
+        history_store=LeaseHistoryStore(api, options.lease_namespace, timeout))
+
+    def begin_pass() -> LocalCpuMetrics:
+        now = clock.now()
+        metrics.begin_pass(now)
+        healthy = bool(metrics.rates)
+        for managed in specs.collect():
+            if managed.spec is not None:
+                key = target_key(managed.namespace, managed.spec.scale_target_ref)
+                log.debug("lease", target=key, action=gate.step(key, now, healthy))
+        return metrics
+
+    loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
+                clock=clock, sync_period_seconds=options.sync_period_seconds, workers=1)
+    return EdgeAgent(loop, pods, specs, journal)
+
+
+def run_edge(options: EdgeOptions, out: TextIO = sys.stdout) -> int:
+    configure_logging(options.log_format, sys.stderr)
+    if not options.node_name:
+        print("error: --node-name is required (the DaemonSet passes $(NODE_NAME))",
+              file=sys.stderr)
+        return 2
+    clock: Clock = FakeClock(options.now) if options.now is not None else SystemClock()
+    agent = build_edge(options, clock)
+    signal.signal(signal.SIGTERM, lambda *_: agent.loop.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: agent.loop.stop.set())
+    agent.pods.start()
+    for cache in agent.specs.caches:
+        cache.start()
+    server = None
+    if options.metrics_addr:
+        server = serve(options.metrics_addr, agent.loop.metrics,
+                       ready=lambda: agent.pods.synced)
+    agent.pods.wait_synced(30.0)
+    log.info("edge agent started", node=options.node_name, metaserver=options.metaserver,
+             journal=str(options.journal))
+    try:
+        agent.loop.run(once=options.once)
+    finally:
+        agent.pods.stop()
+        for cache in agent.specs.caches:
+            cache.stop()
+        agent.journal.close()
+        if server is not None:
+            server.shutdown()
+    return 0
