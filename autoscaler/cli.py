@@ -99,6 +99,8 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                    help="do not verify Prometheus' certificate (not recommended)")
     p.add_argument("--prometheus-rate-window", type=float, default=60.0,
                    help="rate() window for CPU, seconds (default 60)")
+    p.add_argument("--writer-leases", action="store_true",
+                   help="hold a Lease per target (single writer with edge agents / HA)")
     p.add_argument("--state-namespace", default=os.environ.get("POD_NAMESPACE",
                                                                "edge-autoscaler"),
                    help="namespace of the history Leases of file/Sedna autoscalers")
@@ -259,7 +261,8 @@ def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
         prometheus_url=args.prometheus_url, prometheus_token_file=args.prometheus_token_file,
         prometheus_ca_file=args.prometheus_ca_file,
         prometheus_verify_tls=not args.prometheus_insecure_skip_tls_verify,
-        prometheus_rate_window_seconds=args.prometheus_rate_window)
+        prometheus_rate_window_seconds=args.prometheus_rate_window,
+        writer_leases=args.writer_leases)
 
 
 if __name__ == "__main__":

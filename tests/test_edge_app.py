@@ -12,9 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from algorithms.observation import PodResourceUsage
+from algorithms.pods import ContainerInfo, PodInfo
 from autoscaler.clock import FakeClock
+from autoscaler.daemon.app import step_cloud_leases
+from autoscaler.daemon.reconcile import Reconciler
+from autoscaler.edge.agent import JournaledScale, WriterGate, target_key
 from autoscaler.edge.app import EdgeOptions, build_edge
-from autoscaler.testing import FakeApiServer
+from autoscaler.edge.lease import LeaseClient
+from autoscaler.edge.ownership import Candidate
+from autoscaler.kube.client import connect
+from autoscaler.kube.scale import ScaleClient
+from autoscaler.specs.sources import from_custom_resource
+from autoscaler.testing import FakeApiServer, write_kubeconfig
+from autoscaler.testing.fakes import FakeEvents, FakeMetrics, FakePods, FakeStatuses
 
 T0 = 1_800_000_000.0
 NODE = "edge-node-1"
@@ -106,3 +117,55 @@ def test_edge_agent_timeline(api: FakeApiServer, tmp_path: Path) -> None:
     assert replicas(api) == 4
     assert agent.journal.pending(f"default/Deployment/{APP}") is None
     agent.journal.close()
+
+
+def test_cloud_daemon_and_edge_agent_never_both_write(api: FakeApiServer,
+                                                      tmp_path: Path) -> None:
+    """The cloud daemon renews the target's Lease while its metrics are valid: the edge agent
+    (with local metrics all along) never writes. The cloud loses its metrics (metrics-server
+    cannot reach the edge kubelet): it stops renewing and hands over; the edge takes over
+    after expiry + skew. At no pass do both hold a writer grant."""
+    clock = FakeClock(T0)
+    cgroups = tmp_path / "cgroup"
+    uid = api.get("v1", "Pod", "default", f"{APP}-0")["metadata"]["uid"]
+    cpu(cgroups, uid, 0)
+    edge = build_edge(EdgeOptions(node_name=NODE, journal=tmp_path / "journal",
+                                  metaserver=api.url, cgroup_root=cgroups,
+                                  lease_namespace="default"), clock)
+    edge.pods.caches[""].list_now()
+    for cache in edge.specs.caches:
+        cache.list_now()
+    api_client = connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False
+                         ).api_client
+    cloud_gate = WriterGate(lambda n: LeaseClient(api_client, "default", n),
+                            Candidate("cloud-daemon-0", "cloud"))
+    # The cloud daemon sees the pod and metrics-server's sample for it (1 core: 100 %).
+    pod = PodInfo(name=f"{APP}-0", start_time=T0 - 3600, ready_transition_time=T0 - 3500,
+                  labels={"app": APP}, containers=(ContainerInfo("c", {"cpu": 1000}),))
+    cloud_metrics = FakeMetrics({pod.name: PodResourceUsage(T0, 30.0, {"c": {"cpu": 1000}})})
+    cloud = Reconciler(scale=JournaledScale(ScaleClient(api_client), None, cloud_gate,
+                                            clock.now),
+                       pods=FakePods({"default": [pod]}), events=FakeEvents(),
+                       statuses=FakeStatuses())
+    cr = from_custom_resource(api.get("edgeautoscaler.io/v1alpha1", "ElasticAutoscaler",
+                                      "default", APP))
+    assert cr.spec is not None
+    key = target_key("default", cr.spec.scale_target_ref)
+    usage = 0
+    writers = []
+    for index in range(12):
+        clock.advance(17)
+        usage += 17 * 1_000_000
+        cpu(cgroups, uid, usage)
+        if index == 5:
+            cloud_metrics.unavailable = "metrics.k8s.io: no route to the edge kubelet"
+        step_cloud_leases(cloud_gate, cloud, [cr], clock.now())
+        cloud.reconcile(cr, cloud_metrics, clock.now())
+        edge.loop.run_pass()
+        now = clock.now()
+        writers.append((cloud_gate.may_write(key, now),
+                        edge.loop.reconciler.scale.gate.may_write(key, now)))
+    assert all(not (c and e) for c, e in writers), writers
+    assert any(c for c, _ in writers[:5]) and not any(e for _, e in writers[:5])
+    assert any(e for _, e in writers[6:])
+    edge.journal.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,9 @@ from autoscaler.daemon.explain import targets
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler, spec_targets
 from autoscaler.daemon.server import serve
+from autoscaler.edge.agent import JournaledScale, WriterGate, target_key
+from autoscaler.edge.lease import LeaseClient
+from autoscaler.edge.ownership import Candidate
 from autoscaler.kube.cache import WatchCache
 from autoscaler.kube.client import connect
 from autoscaler.kube.history_store import LeaseHistoryStore
@@ -54,6 +59,10 @@ class DaemonOptions:
     prometheus_ca_file: Path | None = None
     prometheus_verify_tls: bool = True
     prometheus_rate_window_seconds: float = 60.0
+    # Single writer per target with edge agents (and between HA replicas): a Lease per
+    # target in state_namespace, renewed while this daemon has valid metrics for it.
+    writer_leases: bool = False
+    identity: str = ""
 
 
 def configure_logging(fmt: str, stream: TextIO) -> None:
@@ -133,6 +142,28 @@ def _prometheus(options: DaemonOptions) -> PrometheusSource | None:
         rate_window_seconds=options.prometheus_rate_window_seconds))
 
 
+def _cloud_gate(api_client: client.ApiClient, options: DaemonOptions) -> WriterGate | None:
+    if not options.writer_leases:
+        return None
+    identity = options.identity or os.environ.get("POD_NAME") or socket.gethostname()
+    return WriterGate(lambda name: LeaseClient(api_client, options.state_namespace, name,
+                                               options.request_timeout_seconds),
+                      Candidate(identity, "cloud"))
+
+
+def step_cloud_leases(gate: WriterGate, reconciler: Reconciler, specs: list[ManagedSpec],
+                      now: float) -> None:
+    """Renew each target's Lease while the last pass had valid metrics for it (or nothing is
+    known yet: the cloud has first claim); stop renewing, and hand over, when it did not."""
+    for managed in specs:
+        if managed.spec is None:
+            continue
+        memory = reconciler.memory.get(managed.key)
+        active = memory.status.condition("ScalingActive") if memory is not None else None
+        healthy = active is None or active.status == "True"
+        gate.step(target_key(managed.namespace, managed.spec.scale_target_ref), now, healthy)
+
+
 def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
                clock: Clock | None = None) -> int:
     configure_logging(options.log_format, sys.stderr)
@@ -148,15 +179,24 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     pods = PodCache(api_client, options.namespaces)
     specs = SpecSources(api_client, options)
     timeout = options.request_timeout_seconds
+    clock = clock or SystemClock()
+    gate = _cloud_gate(api_client, options)
+    scale: Any = ScaleClient(api_client, timeout)
+    if gate is not None:
+        scale = JournaledScale(scale, None, gate, clock.now)
     reconciler = Reconciler(
-        scale=ScaleClient(api_client, timeout), pods=pods,
+        scale=scale, pods=pods,
         events=EventRecorder(api_client, timeout), statuses=StatusWriter(api_client, timeout),
         dry_run=options.dry_run, on_decision=dry_run_printer(out),
         history_store=LeaseHistoryStore(api_client, options.state_namespace, timeout),
         prometheus=_prometheus(options))
-    loop = Loop(reconciler=reconciler, specs=specs.collect,
-                metrics_pass=lambda: MetricsApiPass(api_client, timeout),
-                clock=clock or SystemClock(), sync_period_seconds=options.sync_period_seconds,
+    def begin_pass() -> MetricsApiPass:
+        if gate is not None:
+            step_cloud_leases(gate, reconciler, specs.collect(), clock.now())
+        return MetricsApiPass(api_client, timeout)
+
+    loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
+                clock=clock, sync_period_seconds=options.sync_period_seconds,
                 workers=options.workers)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
     signal.signal(signal.SIGINT, lambda *_: loop.stop.set())

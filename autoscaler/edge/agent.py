@@ -104,10 +104,18 @@ def target_key(namespace: str, ref: Any) -> str:
 
 @dataclass
 class JournaledScale:
+    """Scale writes behind the writer Lease; with a journal (the edge agent) refused writes
+    are kept for the reconnect, without one (the cloud daemon) they are just reported."""
+
     inner: Any  # a ScaleApi
-    journal: Journal
+    journal: Journal | None
     gate: WriterGate | None
     now: Callable[[], float]
+
+    def _remember(self, key: str, now: float, read: ScaleRead, replicas: int,
+                  why: str) -> None:
+        if self.journal is not None:
+            self.journal.record(key, now, read.observation.spec_replicas, replicas, why)
 
     def get(self, namespace: str, ref: Any) -> ScaleRead:
         read: ScaleRead = self.inner.get(namespace, ref)
@@ -123,17 +131,15 @@ class JournaledScale:
                                      "or not yet acquired)")
             # Offline: ownership cannot be renewed, so nothing is written; the wish is
             # kept for the reconnect.
-            self.journal.record(key, now, read.observation.spec_replicas, replicas,
-                                f"offline, journaled: {reason}")
+            self._remember(key, now, read, replicas, f"offline, journaled: {reason}")
             raise TransientError(f"{key}: offline ({reason}); decision journaled")
         try:
             written: ScaleRead = self.inner.update(namespace, ref, read, replicas)
         except TransientError as exc:
-            self.journal.record(key, now, read.observation.spec_replicas, replicas,
-                                f"write refused, journaled: {exc}")
+            self._remember(key, now, read, replicas, f"write refused, journaled: {exc}")
             raise
-        pending = self.journal.pending(key)
-        if pending is not None:
+        pending = self.journal.pending(key) if self.journal is not None else None
+        if pending is not None and self.journal is not None:
             self.journal.mark_applied(pending.seq, f"reconnected at {now:.0f}: wrote "
                                                    f"{replicas} (journaled wish was "
                                                    f"{pending.desired_replicas})")
