@@ -164,7 +164,7 @@ def test_cloud_daemon_and_edge_agent_never_both_write(api: FakeApiServer,
         edge.loop.run_pass()
         now = clock.now()
         writers.append((cloud_gate.may_write(key, now),
-                        edge.loop.reconciler.scale.gate.may_write(key, now)))
+                        edge.gate.may_write(key, now)))
     assert all(not (c and e) for c, e in writers), writers
     assert any(c for c, _ in writers[:5]) and not any(e for _, e in writers[:5])
     assert any(e for _, e in writers[6:])

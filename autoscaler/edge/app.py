@@ -76,6 +76,7 @@ class EdgeAgent:
     pods: PodCache
     specs: SpecSources
     journal: Journal
+    gate: WriterGate
 
 
 def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
@@ -110,7 +111,7 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
 
     loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
                 clock=clock, sync_period_seconds=options.sync_period_seconds, workers=1)
-    return EdgeAgent(loop, pods, specs, journal)
+    return EdgeAgent(loop, pods, specs, journal, gate)
 
 
 def run_edge(options: EdgeOptions, out: TextIO = sys.stdout) -> int:
