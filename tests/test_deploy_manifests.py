@@ -594,8 +594,12 @@ RBAC_TABLE: dict[tuple[str, str, str], set[str]] = {
 }
 
 
+# The daemon's RBAC (deploy/base); the edge agent's is pinned by tests/test_edge_manifests.py.
+BASE_DOCUMENTS = [(doc_id, doc) for doc_id, doc in DOCUMENTS if doc_id.startswith("base/")]
+
+
 def _roles() -> list[Doc]:
-    return [doc for _, doc in DOCUMENTS if _kind(doc)[0] == "rbac.authorization.k8s.io/v1"
+    return [doc for _, doc in BASE_DOCUMENTS if _kind(doc)[0] == "rbac.authorization.k8s.io/v1"
             and _kind(doc)[1] in {"ClusterRole", "Role"}]
 
 
@@ -647,7 +651,7 @@ def test_role_for_leases_lives_in_the_daemon_namespace() -> None:
 
 @pytest.mark.parametrize("kind", ["ClusterRoleBinding", "RoleBinding"])
 def test_bindings_bind_the_daemon_service_account(kind: str) -> None:
-    (binding,) = [doc for _, doc in DOCUMENTS if doc.get("kind") == kind]
+    (binding,) = [doc for _, doc in BASE_DOCUMENTS if doc.get("kind") == kind]
     role_kind = kind.removesuffix("Binding")
     (role,) = [r for r in _roles() if r["kind"] == role_kind]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
@@ -938,7 +942,8 @@ def _kustomizations() -> list[Any]:
 
 def test_every_manifest_directory_has_a_kustomization() -> None:
     dirs = {p.parent.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("kustomization.yaml")}
-    assert dirs == {"base", "examples/llamaedge", "examples/llamaedge-inflight", "examples/sedna"}
+    assert dirs == {"base", "edge", "examples/llamaedge", "examples/llamaedge-inflight",
+                    "examples/sedna"}
 
 
 @pytest.mark.parametrize("path", _kustomizations())
