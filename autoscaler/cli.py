@@ -159,6 +159,9 @@ def _replay_parser(p: argparse.ArgumentParser) -> None:
     model.add_argument("--ttft-slo", type=float, help="time-to-first-token SLO in seconds")
     model.add_argument("--cpu-seconds-per-request", type=float,
                        help="CPU cost of one request of a request-rate series")
+    model.add_argument("--partition", metavar="START:END",
+                       help="seconds during which no metrics reach the cloud controller; "
+                            "each HPA then runs cloud-only and with the edge fallback")
 
 
 def _replay_options(args: argparse.Namespace) -> ReplayOptions:
@@ -205,7 +208,21 @@ def _model_overrides(args: argparse.Namespace) -> ModelOverrides:
         startup_seconds=args.startup_seconds, sync_period_seconds=args.sync_period,
         capacity_preset=args.capacity, prefill_tokens_per_second=args.prefill_tps,
         decode_tokens_per_second=args.decode_tps, concurrency=args.concurrency,
-        ttft_slo_seconds=args.ttft_slo, cpu_seconds_per_request=args.cpu_seconds_per_request)
+        ttft_slo_seconds=args.ttft_slo, cpu_seconds_per_request=args.cpu_seconds_per_request,
+        partition=_partition(args.partition))
+
+
+def _partition(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    start, sep, end = text.partition(":")
+    try:
+        window = (float(start), float(end))
+    except ValueError:
+        window = (0.0, -1.0)
+    if not sep or window[1] <= window[0]:
+        raise SystemExit(f"error: --partition {text!r}: use START:END seconds, END > START")
+    return window
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from autoscaler.replay.run import Policy, replay
 from autoscaler.replay.scenarios import IN_FLIGHT_HPA, SEED_HPA, TUNED_HPA, UPSTREAM_DEFAULT_HPA
 from autoscaler.replay.settings import (
     LLMCapacity,
+    MetricsPartition,
     ModelOverrides,
     PodLifecycle,
     SimulationSettings,
@@ -220,3 +221,20 @@ def test_in_flight_policy_runs_in_the_simulator() -> None:
     decisions = rec.decisions["hpa:inflight-1-per-pod"]
     assert any(d.rescale for d in decisions)
     assert all(d.reason != "FailedGetPodsMetric" for d in decisions)
+
+
+def test_partition_cloud_only_vs_edge_fallback() -> None:
+    # Load rises to 9 cores at 100 s; the cloud controller is blind from 60 s to 400 s.
+    demand = [1.0] * 100 + [9.0] * 500
+    sim = SimulationSettings(partition=MetricsPartition(60.0, 400.0))
+    rec = Recorder()
+    replay(series(demand), [SEED_HPA], sim, rec)
+    cloud = next(s for s in rec.summaries if s.policy.endswith("(cloud only)"))
+    edge = next(s for s in rec.summaries if s.policy.endswith("(+edge fallback)"))
+    cloud_replicas = rec.column(cloud.policy, "replicas")
+    edge_replicas = rec.column(edge.policy, "replicas")
+    # Blind, the cloud-only controller keeps 1 pod until the partition ends at 400 s ...
+    assert cloud_replicas[399] == 1 and cloud_replicas[420] > 1
+    # ... while the edge agent, writer from 77 s on, scales up as soon as the load rises.
+    assert edge_replicas[130] > 1
+    assert edge.violation_seconds < cloud.violation_seconds

@@ -17,7 +17,7 @@ import numpy as np
 
 from algorithms.decide import Decision, decide
 from algorithms.history import History
-from algorithms.observation import Observation, ScaleObservation
+from algorithms.observation import MetricUnavailable, Observation, ScaleObservation
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.status import HPAStatus
 from autoscaler.replay.model import DecisionRecord, EngineStep, ReplaySink, StepChunk, Summary
@@ -82,14 +82,20 @@ class Controller:
     spec: HorizontalPodAutoscalerSpec
     history: History = field(default_factory=History)
     status: HPAStatus = field(default_factory=HPAStatus)
+    edge_fallback: bool = False
 
     def sync(self, pods: PodSet, engine: Engine, now: float, settings: SimulationSettings
              ) -> Decision:
         infos = pods.infos(now, LABELS)
+        metrics = metric_data(self.spec.metrics, engine, pods.pods, now, settings.metrics)
+        partition = settings.partition
+        if partition is not None and partition.cloud_blind(now) and not (
+                self.edge_fallback and partition.edge_writes(now)):
+            metrics = tuple(MetricUnavailable("partition: no metrics reach the cloud "
+                                              "controller") for _ in metrics)
         observation = Observation(
             scale=ScaleObservation(len(pods), len(pods), SELECTOR), pods=infos,
-            metrics=metric_data(self.spec.metrics, engine, pods.pods, now, settings.metrics),
-            status=self.status)
+            metrics=metrics, status=self.status)
         decision = decide(self.spec, observation, self.history, now, settings.controller)
         self.history, self.status = decision.history, decision.status
         return decision

@@ -121,12 +121,16 @@ def replay(workload: DemandSeries | RequestTrace | HpaWatchTrace, policies: list
             elif isinstance(workload, RequestTrace):
                 summaries.append(oracle_requests(workload, settings, sink, policy.name))
             continue
-        engine = make_engine(workload, settings)
         if policy.spec is not None:
             initial = settings.initial_replicas or policy.spec.min_replicas or 1
-            summaries.append(run_cluster(policy.name, engine, settings, initial,
-                                         Controller(policy.spec), sink))
+            # With a partition, each HPA runs twice: cloud only, and with the edge fallback.
+            variants = [("", False)] if settings.partition is None else [
+                (" (cloud only)", False), (" (+edge fallback)", True)]
+            for suffix, fallback in variants:
+                summaries.append(run_cluster(
+                    policy.name + suffix, make_engine(workload, settings), settings, initial,
+                    Controller(policy.spec, edge_fallback=fallback), sink))
         else:
-            summaries.append(run_cluster(policy.name, engine, settings,
-                                         policy.fixed_replicas or 1, None, sink))
+            summaries.append(run_cluster(policy.name, make_engine(workload, settings),
+                                         settings, policy.fixed_replicas or 1, None, sink))
     return summaries

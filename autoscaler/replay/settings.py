@@ -72,6 +72,25 @@ class SLO:
 
 
 @dataclass(frozen=True)
+class MetricsPartition:
+    """The cloud controller gets no metrics in [start, end) (KubeEdge: metrics-server cannot
+    reach the edge kubelets, or the cloud-edge link is down for metrics). With the edge
+    fallback, the edge agent reads the node's cgroups and takes over the target's writer
+    Lease once it has expired: `takeover_seconds` after the start (Lease duration 15 s +
+    clock-skew margin 2 s by default); the cloud takes it back after the end."""
+
+    start_seconds: float
+    end_seconds: float
+    takeover_seconds: float = 17.0
+
+    def cloud_blind(self, now: float) -> bool:
+        return self.start_seconds <= now < self.end_seconds
+
+    def edge_writes(self, now: float) -> bool:
+        return self.start_seconds + self.takeover_seconds <= now < self.end_seconds
+
+
+@dataclass(frozen=True)
 class SimulationSettings:
     lifecycle: PodLifecycle = field(default_factory=PodLifecycle)
     metrics: MetricsPipeline = field(default_factory=MetricsPipeline)
@@ -82,6 +101,7 @@ class SimulationSettings:
     max_backlog_seconds: float = 60.0  # fluid backlog bound, in seconds of one pod's work
     initial_replicas: int | None = None  # None: the spec's minReplicas
     seed: int = 0
+    partition: MetricsPartition | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,7 @@ class ModelOverrides:
     concurrency: int | None = None
     ttft_slo_seconds: float | None = None
     cpu_seconds_per_request: float | None = None
+    partition: tuple[float, float] | None = None  # (start, end) seconds
 
     def apply(self, base: SimulationSettings) -> SimulationSettings:
         presets = {"pi5": PI5_CAPACITY, "x86-avx512": LLMCapacity()}
@@ -119,6 +140,8 @@ class ModelOverrides:
         slo = replace(base.slo, ttft_seconds=_pick(self.ttft_slo_seconds, base.slo.ttft_seconds))
         return replace(base, capacity=capacity, metrics=metrics, lifecycle=lifecycle,
                        controller=controller, slo=slo,
+                       partition=MetricsPartition(*self.partition) if self.partition
+                       else base.partition,
                        cpu_seconds_per_request=_pick(self.cpu_seconds_per_request,
                                                      base.cpu_seconds_per_request))
 
