@@ -18,12 +18,13 @@ from typing import TextIO
 
 import structlog
 from kubernetes import client
+from prometheus_client import Gauge
 
 from autoscaler.clock import Clock, FakeClock, SystemClock
 from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler
-from autoscaler.daemon.server import serve
+from autoscaler.daemon.server import DaemonMetrics, serve
 from autoscaler.edge.agent import JournaledScale, LocalCpuMetrics, WriterGate, target_key
 from autoscaler.edge.cgroups import CGROUP_ROOT, CpuSampler
 from autoscaler.edge.journal import Journal
@@ -99,8 +100,20 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
         pods=pods, events=EventRecorder(api, timeout), statuses=StatusWriter(api, timeout),
         history_store=LeaseHistoryStore(api, options.lease_namespace, timeout))
 
+    daemon_metrics = DaemonMetrics()
+    pending_gauge = Gauge("autoscaler_edge_journal_pending",
+                          "Journaled decisions not yet written (the node was offline)",
+                          registry=daemon_metrics.registry)
+    journaled_gauge = Gauge("autoscaler_edge_journal_entries",
+                            "Decisions in the journal (written or not)",
+                            registry=daemon_metrics.registry)
+
     def begin_pass() -> LocalCpuMetrics:
         now = clock.now()
+        entries = journal.entries()
+        latest = {e.key: e for e in entries}
+        pending_gauge.set(sum(1 for e in latest.values() if not e.applied))
+        journaled_gauge.set(len(entries))
         metrics.begin_pass(now)
         healthy = bool(metrics.rates)
         for managed in specs.collect():
@@ -110,7 +123,8 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
         return metrics
 
     loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
-                clock=clock, sync_period_seconds=options.sync_period_seconds, workers=1)
+                clock=clock, sync_period_seconds=options.sync_period_seconds, workers=1,
+                metrics=daemon_metrics)
     return EdgeAgent(loop, pods, specs, journal, gate)
 
 
