@@ -62,6 +62,9 @@ def _edge_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-crd", action="store_true")
     p.add_argument("--sedna", action="store_true")
     p.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"))
+    p.add_argument("--stats-url", default="",
+                   help="read pod CPU from the kubelet/edged Summary API at this URL instead "
+                        "of the cgroups")
     p.add_argument("--journal", type=Path, default=Path("/var/lib/edge-autoscaler/journal"))
     p.add_argument("--lease-namespace",
                    default=os.environ.get("POD_NAMESPACE", "edge-autoscaler"))
@@ -250,7 +253,8 @@ def _run(argv: list[str] | None) -> int:
             node_name=args.node_name, journal=args.journal, metaserver=args.metaserver,
             kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
             spec_dir=args.spec_dir, crd=not args.no_crd, sedna=args.sedna,
-            cgroup_root=args.cgroup_root, lease_namespace=args.lease_namespace,
+            cgroup_root=args.cgroup_root, stats_url=args.stats_url,
+            lease_namespace=args.lease_namespace,
             identity=args.identity, sync_period_seconds=args.sync_period,
             metrics_addr=args.metrics_addr, once=args.once, now=args.now,
             log_format=args.log_format))

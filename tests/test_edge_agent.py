@@ -16,6 +16,7 @@ from autoscaler.edge.agent import (
     JournaledScale,
     LocalCpuMetrics,
     NotWriterError,
+    SummarySampler,
     WriterGate,
     target_key,
 )
@@ -158,3 +159,24 @@ def test_local_cgroup_cpu_as_metrics(tmp_path: Path) -> None:
     usage = second.pods["qwen-0"]
     assert sum(c["cpu"] for c in usage.containers.values()) == 2500
     assert (usage.timestamp, usage.window_seconds) == (NOW + 15, 15.0)
+
+
+def summary(usage_core_ns: int, at: str) -> dict[str, object]:
+    return {"node": {"nodeName": "edge-node-1"}, "pods": [{
+        "podRef": {"name": "qwen-0", "namespace": NS, "uid": UID},
+        "cpu": {"time": at, "usageNanoCores": 0, "usageCoreNanoSeconds": usage_core_ns},
+        "containers": [{"name": "c", "cpu": {"time": at, "usageNanoCores": 0,
+                                             "usageCoreNanoSeconds": usage_core_ns}}]}]}
+
+
+def test_summary_api_as_the_cpu_source() -> None:
+    documents = iter([summary(10**9, "2027-01-15T08:00:00Z"),
+                      summary(10**9 + 15 * 2 * 10**9, "2027-01-15T08:00:15Z")])
+    metrics = LocalCpuMetrics(SummarySampler(lambda: next(documents)),
+                              lambda ns: {UID: "qwen-0"})
+    metrics.begin_pass(NOW)
+    assert isinstance(metrics.for_pods(NS, {"qwen-0"}), MetricUnavailable)  # baseline
+    metrics.begin_pass(NOW + 15)
+    second = metrics.for_pods(NS, {"qwen-0"})
+    assert isinstance(second, ResourceMetricsData)
+    assert sum(c["cpu"] for c in second.pods["qwen-0"].containers.values()) == 2000

@@ -15,12 +15,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from algorithms.observation import MetricData, MetricUnavailable
-from autoscaler.edge.cgroups import CpuSampler, PodCpuRate, to_resource_metrics
+from autoscaler.edge.cgroups import (
+    CpuSampler,
+    LocalMetricsError,
+    PodCpuRate,
+    parse_stats_summary,
+    to_resource_metrics,
+)
 from autoscaler.edge.journal import Journal
 from autoscaler.edge.lease import LeaseClient, LeaseKeeper
 from autoscaler.edge.ownership import Candidate
@@ -32,12 +41,16 @@ class NotWriterError(PermanentError):
     """This agent does not hold the target's Lease: the cloud daemon is the writer."""
 
 
+class RateSampler(Protocol):
+    def sample(self, now: float) -> dict[str, PodCpuRate]: ...
+
+
 @dataclass
 class LocalCpuMetrics:
     """metrics.k8s.io's answer, from cgroups: `begin_pass` samples once, `for_pods` maps
     UIDs to the names the pod cache knows."""
 
-    sampler: CpuSampler
+    sampler: RateSampler
     pod_uids: Callable[[str], dict[str, str]]  # namespace -> {uid: pod name}
     rates: dict[str, PodCpuRate] = field(default_factory=dict)
     error: str = ""
@@ -144,3 +157,33 @@ class JournaledScale:
                                                    f"{replicas} (journaled wish was "
                                                    f"{pending.desired_replicas})")
         return written
+
+
+@dataclass
+class SummarySampler:
+    """The alternative to cgroups: the kubelet/edged Summary API (`/stats/summary`), its
+    cumulative CPU counters fed through the same rate maths as the cgroup readings."""
+
+    fetch: Callable[[], Mapping[str, Any]]  # returns the Summary API document
+    sampler: CpuSampler = field(default_factory=lambda: CpuSampler(Path("/nonexistent")))
+
+    def sample(self, now: float) -> dict[str, PodCpuRate]:
+        try:
+            pods = parse_stats_summary(self.fetch())
+        except (OSError, ValueError) as exc:
+            raise LocalMetricsError(f"stats summary: {exc}") from exc
+        samples = {}
+        for pod in pods.values():
+            sample = pod.to_sample()
+            if sample is not None:
+                samples[sample.uid] = sample
+        return self.sampler.update(samples)
+
+
+def summary_fetcher(url: str, timeout_seconds: float = 5.0) -> Callable[[], Mapping[str, Any]]:
+    """GET the Summary API (node-local, e.g. edged on http://127.0.0.1:10350/stats/summary)."""
+    def fetch() -> Mapping[str, Any]:
+        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
+            document: Mapping[str, Any] = json.loads(response.read())
+        return document
+    return fetch

@@ -25,7 +25,15 @@ from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler
 from autoscaler.daemon.server import DaemonMetrics, serve
-from autoscaler.edge.agent import JournaledScale, LocalCpuMetrics, WriterGate, target_key
+from autoscaler.edge.agent import (
+    JournaledScale,
+    LocalCpuMetrics,
+    RateSampler,
+    SummarySampler,
+    WriterGate,
+    summary_fetcher,
+    target_key,
+)
 from autoscaler.edge.cgroups import CGROUP_ROOT, CpuSampler
 from autoscaler.edge.journal import Journal
 from autoscaler.edge.lease import LeaseClient
@@ -50,6 +58,7 @@ class EdgeOptions:
     crd: bool = True
     sedna: bool = False
     cgroup_root: Path = CGROUP_ROOT
+    stats_url: str = ""  # the kubelet/edged Summary API instead of cgroups
     lease_namespace: str = "edge-autoscaler"
     identity: str = ""
     lease_duration_seconds: float = 15.0
@@ -87,7 +96,10 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
     specs = SpecSources(api, DaemonOptions(namespaces=options.namespaces,
                                            spec_dir=options.spec_dir, crd=options.crd,
                                            sedna=options.sedna))
-    metrics = LocalCpuMetrics(CpuSampler(options.cgroup_root),
+    sampler: RateSampler = CpuSampler(options.cgroup_root)
+    if options.stats_url:
+        sampler = SummarySampler(summary_fetcher(options.stats_url))
+    metrics = LocalCpuMetrics(sampler,
                               lambda ns: {p.uid: p.name for p in pods.pods(ns) if p.uid})
     candidate = Candidate(options.identity or options.node_name, "edge",
                           options.lease_duration_seconds, options.renew_deadline_seconds,
