@@ -175,3 +175,37 @@ def test_cloud_daemon_and_edge_agent_never_both_write(api: FakeApiServer,
     assert any(c for c, _ in writers[:5]) and not any(e for _, e in writers[:5])
     assert any(e for _, e in writers[6:])
     edge.journal.close()
+
+
+def test_targets_without_pods_on_this_node_are_not_managed(api: FakeApiServer,
+                                                           tmp_path: Path) -> None:
+    api.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "cloud-app", "namespace": "default"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "cloud-app"}}}})
+    api.create({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "cloud-app-0", "namespace": "default",
+                             "labels": {"app": "cloud-app"}},
+                "spec": {"nodeName": "cloud-1", "containers": [{"name": "c"}]}})
+    api.create({"apiVersion": "edgeautoscaler.io/v1alpha1", "kind": "ElasticAutoscaler",
+                "metadata": {"name": "cloud-app", "namespace": "default"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                            "name": "cloud-app"}, "maxReplicas": 3}})
+    clock = FakeClock(T0)
+    uid = api.get("v1", "Pod", "default", f"{APP}-0")["metadata"]["uid"]
+    cpu(tmp_path / "cgroup", uid, 0)
+    agent = build_edge(EdgeOptions(node_name=NODE, journal=tmp_path / "journal",
+                                   metaserver=api.url, cgroup_root=tmp_path / "cgroup",
+                                   lease_namespace="default"), clock)
+    agent.pods.caches[""].list_now()
+    for cache in agent.specs.caches:
+        cache.list_now()
+    for step in range(3):
+        clock.advance(17)
+        cpu(tmp_path / "cgroup", uid, (step + 1) * 17_000_000)
+        agent.loop.run_pass()
+    managed = {m.name for m in agent.loop.specs()}
+    assert managed == {APP}
+    assert "status" not in api.get("edgeautoscaler.io/v1alpha1", "ElasticAutoscaler",
+                                   "default", "cloud-app")
+    assert len(api.list("coordination.k8s.io/v1", "Lease", "default")) == 1  # qwen's only
+    agent.journal.close()

@@ -187,3 +187,50 @@ def summary_fetcher(url: str, timeout_seconds: float = 5.0) -> Callable[[], Mapp
             document: Mapping[str, Any] = json.loads(response.read())
         return document
     return fetch
+
+
+@dataclass
+class GatedStatuses:
+    """Status writes only by the target's writer: with a cloud daemon and edge agents on one
+    autoscaler, the one holding the Lease reports, the other stays quiet."""
+
+    inner: Any  # a StatusSink
+    gate: WriterGate
+    now: Callable[[], float]
+
+    def patch_status(self, managed: Any, status: dict[str, Any]) -> None:
+        spec = managed.spec
+        if spec is None or self.gate.may_write(target_key(managed.namespace,
+                                                          spec.scale_target_ref), self.now()):
+            self.inner.patch_status(managed, status)
+
+
+@dataclass
+class NodeLocalSpecs:
+    """The autoscalers whose target has pods on this node (the only ones an edge agent
+    manages). The target's selector comes from its scale subresource, re-read at most every
+    `ttl_seconds`."""
+
+    scale: Any  # a ScaleApi
+    local_pods: Callable[[str, str], int]  # (namespace, selector) -> pods on this node
+    ttl_seconds: float = 60.0
+    _selectors: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def keep(self, managed: Any, now: float) -> bool:
+        spec = managed.spec
+        if spec is None:
+            return False
+        cached = self._selectors.get(managed.key)
+        if cached is None or now - cached[0] > self.ttl_seconds:
+            try:
+                selector = self.scale.get(managed.namespace,
+                                          spec.scale_target_ref).observation.selector
+            except AutoscalerError:
+                selector = cached[1] if cached is not None else ""
+            cached = (now, selector)
+            self._selectors[managed.key] = cached
+        return bool(cached[1]) and self.local_pods(managed.namespace, cached[1]) > 0
+
+    def selector(self, key: str) -> str:
+        cached = self._selectors.get(key)
+        return cached[1] if cached is not None else ""

@@ -20,14 +20,18 @@ import structlog
 from kubernetes import client
 from prometheus_client import Gauge
 
+from algorithms.labels import SelectorError, parse_selector
+from algorithms.observation import MetricUnavailable
 from autoscaler.clock import Clock, FakeClock, SystemClock
 from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler
 from autoscaler.daemon.server import DaemonMetrics, serve
 from autoscaler.edge.agent import (
+    GatedStatuses,
     JournaledScale,
     LocalCpuMetrics,
+    NodeLocalSpecs,
     RateSampler,
     SummarySampler,
     WriterGate,
@@ -43,6 +47,7 @@ from autoscaler.kube.history_store import LeaseHistoryStore
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
 from autoscaler.kube.writer import EventRecorder, StatusWriter
+from autoscaler.specs.model import ManagedSpec
 
 log = structlog.get_logger("autoscaler.edge")
 
@@ -107,10 +112,24 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
     gate = WriterGate(lambda name: LeaseClient(api, options.lease_namespace, name, timeout),
                       candidate)
     journal = Journal(options.journal)
+    scale_client = ScaleClient(api, timeout)
     reconciler = Reconciler(
-        scale=JournaledScale(ScaleClient(api, timeout), journal, gate, clock.now),
-        pods=pods, events=EventRecorder(api, timeout), statuses=StatusWriter(api, timeout),
+        scale=JournaledScale(scale_client, journal, gate, clock.now),
+        pods=pods, events=EventRecorder(api, timeout),
+        statuses=GatedStatuses(StatusWriter(api, timeout), gate, clock.now),
         history_store=LeaseHistoryStore(api, options.lease_namespace, timeout))
+
+    def local_pods(namespace: str, selector: str) -> int:
+        try:
+            return len(pods.pods(namespace, parse_selector(selector)))
+        except SelectorError:
+            return 0
+
+    local = NodeLocalSpecs(scale_client, local_pods)
+
+    def node_specs() -> list[ManagedSpec]:
+        now = clock.now()
+        return [m for m in specs.collect() if local.keep(m, now)]
 
     daemon_metrics = DaemonMetrics()
     pending_gauge = Gauge("autoscaler_edge_journal_pending",
@@ -127,17 +146,27 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
         pending_gauge.set(sum(1 for e in latest.values() if not e.applied))
         journaled_gauge.set(len(entries))
         metrics.begin_pass(now)
-        healthy = bool(metrics.rates)
-        for managed in specs.collect():
-            if managed.spec is not None:
-                key = target_key(managed.namespace, managed.spec.scale_target_ref)
-                log.debug("lease", target=key, action=gate.step(key, now, healthy))
+        for managed in node_specs():
+            assert managed.spec is not None
+            key = target_key(managed.namespace, managed.spec.scale_target_ref)
+            # Healthy for this target = we have CPU samples for some of its local pods.
+            healthy = _healthy(metrics, pods, managed.namespace, local.selector(managed.key))
+            log.debug("lease", target=key, action=gate.step(key, now, healthy))
         return metrics
 
-    loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
+    loop = Loop(reconciler=reconciler, specs=node_specs, metrics_pass=begin_pass,
                 clock=clock, sync_period_seconds=options.sync_period_seconds, workers=1,
                 metrics=daemon_metrics)
     return EdgeAgent(loop, pods, specs, journal, gate)
+
+
+def _healthy(metrics: LocalCpuMetrics, pods: PodCache, namespace: str, selector: str) -> bool:
+    try:
+        local = pods.pods(namespace, parse_selector(selector))
+    except SelectorError:
+        return False
+    answer = metrics.for_pods(namespace, {p.name for p in local})
+    return not isinstance(answer, MetricUnavailable)
 
 
 def run_edge(options: EdgeOptions, out: TextIO = sys.stdout) -> int:
