@@ -20,7 +20,7 @@ from autoscaler.daemon.explain import targets
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler, spec_targets
 from autoscaler.daemon.server import serve
-from autoscaler.edge.agent import JournaledScale, WriterGate, target_key
+from autoscaler.edge.agent import GatedStatuses, JournaledScale, WriterGate, target_key
 from autoscaler.edge.lease import LeaseClient
 from autoscaler.edge.ownership import Candidate
 from autoscaler.kube.cache import WatchCache
@@ -182,11 +182,14 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     clock = clock or SystemClock()
     gate = _cloud_gate(api_client, options)
     scale: Any = ScaleClient(api_client, timeout)
+    statuses: Any = StatusWriter(api_client, timeout)
     if gate is not None:
+        # Only the target's writer (this daemon or an edge agent) writes scale and status.
         scale = JournaledScale(scale, None, gate, clock.now)
+        statuses = GatedStatuses(statuses, gate, clock.now)
     reconciler = Reconciler(
         scale=scale, pods=pods,
-        events=EventRecorder(api_client, timeout), statuses=StatusWriter(api_client, timeout),
+        events=EventRecorder(api_client, timeout), statuses=statuses,
         dry_run=options.dry_run, on_decision=dry_run_printer(out),
         history_store=LeaseHistoryStore(api_client, options.state_namespace, timeout),
         prometheus=_prometheus(options))
