@@ -201,25 +201,33 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
                 clock=clock, sync_period_seconds=options.sync_period_seconds,
                 workers=options.workers)
+    run_loop(loop, pods, specs.caches, options.metrics_addr, options.once)
+    return 0
+
+
+def run_loop(loop: Loop, pods: PodCache, caches: list[WatchCache[Any]],
+             metrics_addr: str | None, once: bool) -> None:
+    """The process lifecycle shared by the daemon and the edge agent: SIGTERM/SIGINT stop
+    the loop after the pass in flight; caches start and sync before the first pass;
+    /metrics, /healthz and /readyz are served while it runs."""
     signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
     signal.signal(signal.SIGINT, lambda *_: loop.stop.set())
     pods.start()
-    for cache in specs.caches:
+    for cache in caches:
         cache.start()
     server = None
-    if options.metrics_addr:
-        server = serve(options.metrics_addr, loop.metrics,
-                       ready=lambda: pods.synced and all(c.synced for c in specs.caches))
+    if metrics_addr:
+        server = serve(metrics_addr, loop.metrics,
+                       ready=lambda: pods.synced and all(c.synced for c in caches))
     pods.wait_synced(30.0)
-    for cache in specs.caches:
+    for cache in caches:
         cache.wait_synced(30.0)
     try:
-        loop.run(once=options.once)
+        loop.run(once=once)
     finally:
         pods.stop()
-        for cache in specs.caches:
+        for cache in caches:
             cache.stop()
         if server is not None:
             server.shutdown()
         log.info("stopped")
-    return 0

@@ -10,7 +10,6 @@ reconnect. Each pass first steps every target's Lease (healthy = local CPU sampl
 
 from __future__ import annotations
 
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,10 @@ from prometheus_client import Gauge
 from algorithms.labels import SelectorError, parse_selector
 from algorithms.observation import MetricUnavailable
 from autoscaler.clock import Clock, FakeClock, SystemClock
-from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging
+from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging, run_loop
 from autoscaler.daemon.loop import Loop
 from autoscaler.daemon.reconcile import Reconciler
-from autoscaler.daemon.server import DaemonMetrics, serve
+from autoscaler.daemon.server import DaemonMetrics
 from autoscaler.edge.agent import (
     GatedStatuses,
     JournaledScale,
@@ -50,6 +49,8 @@ from autoscaler.kube.writer import EventRecorder, StatusWriter
 from autoscaler.specs.model import ManagedSpec
 
 log = structlog.get_logger("autoscaler.edge")
+
+COMPACT_AFTER_ENTRIES = 1000
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,11 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
     def begin_pass() -> LocalCpuMetrics:
         now = clock.now()
         entries = journal.entries()
+        if len(entries) > COMPACT_AFTER_ENTRIES:
+            # Every read scans the file: keep it bounded (latest entry per target and every
+            # unwritten one survive; compaction is atomic).
+            journal.compact()
+            entries = journal.entries()
         latest = {e.key: e for e in entries}
         pending_gauge.set(sum(1 for e in latest.values() if not e.applied))
         journaled_gauge.set(len(entries))
@@ -177,25 +183,11 @@ def run_edge(options: EdgeOptions, out: TextIO = sys.stdout) -> int:
         return 2
     clock: Clock = FakeClock(options.now) if options.now is not None else SystemClock()
     agent = build_edge(options, clock)
-    signal.signal(signal.SIGTERM, lambda *_: agent.loop.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: agent.loop.stop.set())
-    agent.pods.start()
-    for cache in agent.specs.caches:
-        cache.start()
-    server = None
-    if options.metrics_addr:
-        server = serve(options.metrics_addr, agent.loop.metrics,
-                       ready=lambda: agent.pods.synced)
-    agent.pods.wait_synced(30.0)
-    log.info("edge agent started", node=options.node_name, metaserver=options.metaserver,
+    log.info("edge agent starting", node=options.node_name, metaserver=options.metaserver,
              journal=str(options.journal))
     try:
-        agent.loop.run(once=options.once)
+        run_loop(agent.loop, agent.pods, agent.specs.caches, options.metrics_addr,
+                 options.once)
     finally:
-        agent.pods.stop()
-        for cache in agent.specs.caches:
-            cache.stop()
         agent.journal.close()
-        if server is not None:
-            server.shutdown()
     return 0
