@@ -33,6 +33,7 @@ from algorithms.observation import (
     ResourceMetricsData,
 )
 from autoscaler.prometheus import promql
+from autoscaler.prometheus.auth import auth_headers, tls_verify
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,10 @@ class PrometheusSource:
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
         session = requests.Session()
-        # TLS verified by default; a private CA is trusted only when given.
-        session.verify = str(settings.ca_file) if settings.ca_file else settings.verify_tls
-        headers = {}
-        if settings.bearer_token_file is not None:
-            token = settings.bearer_token_file.read_text(encoding="utf-8").strip()
-            headers["Authorization"] = f"Bearer {token}"  # never logged
-        self.client = PrometheusConnect(url=settings.url, headers=headers, session=session,
+        session.verify = tls_verify(settings.ca_file, settings.verify_tls)
+        self.client = PrometheusConnect(url=settings.url,
+                                        headers=auth_headers(settings.bearer_token_file),
+                                        session=session,
                                         disable_ssl=not settings.verify_tls)
         self.queries = 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 
 from autoscaler.prometheus import promql
+from autoscaler.prometheus.auth import auth_headers, tls_verify
 from autoscaler.replay.traces_common import TraceError
 
 MAX_POINTS = 11000  # Prometheus refuses range queries with more points per series
@@ -62,14 +63,11 @@ def fetch_range(request: RangeRequest, destination: Path) -> Path:
     if points > MAX_POINTS:
         raise ValueError(f"{math.ceil(points)} points per series; Prometheus allows {MAX_POINTS}:"
                          " raise --step or shorten the range")
-    headers = {}
-    if request.bearer_token_file is not None:
-        token = request.bearer_token_file.read_text(encoding="utf-8").strip()
-        headers["Authorization"] = f"Bearer {token}"
-    verify: bool | str = str(request.ca_file) if request.ca_file else request.verify_tls
     try:
         response = requests.get(
-            f"{request.url.rstrip('/')}/api/v1/query_range", headers=headers, verify=verify,
+            f"{request.url.rstrip('/')}/api/v1/query_range",
+            headers=auth_headers(request.bearer_token_file),
+            verify=tls_verify(request.ca_file, request.verify_tls),
             timeout=request.timeout_seconds,
             params={"query": request.query, "start": f"{request.start:.3f}",
                     "end": f"{request.end:.3f}", "step": f"{request.step_seconds:g}"})
