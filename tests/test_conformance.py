@@ -14,7 +14,7 @@ import pytest
 
 from autoscaler import conformance
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+SHARED = Path(__file__).resolve().parent / "data" / "conformance"
 CASE_FILES = sorted(SHARED.glob("*.json"))
 
 
