@@ -1,9 +1,10 @@
-"""The decision: one pure function of (spec, observation, history, now) -> Decision.
+"""The decision: one pure function of (spec, observation, state, now) -> Plan.
 
 Upstream `reconcileAutoscaler`, without I/O: per-metric proposal -> max across metrics ->
-stabilize -> rate-limit by policy -> clamp, with upstream's conditions and reasons. The
-Decision assumes the scale update (if any) succeeds; `rescale_failed` gives the outcome when
-it does not, exactly as upstream records it (no scale event, FailedUpdateScale).
+stabilize -> rate-limit by policy -> clamp, with upstream's conditions, reasons and Events.
+The plan says what to write; `algorithms.plan.settle` gives the state once the write's
+outcome is known (upstream records the scale event and SucceededRescale only after a
+successful write, FailedUpdateScale otherwise).
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from algorithms.config import ControllerConfig
-from algorithms.history import History, TimestampedRecommendation, store_scale_event
-from algorithms.metrics import MetricResult
+from algorithms.events import WARNING, PlannedEvent
+from algorithms.history import TimestampedRecommendation, scale_event_period
 from algorithms.normalize import Normalized, NormalizeInput, normalize_desired_replicas
 from algorithms.observation import Observation, ScaleObservation
+from algorithms.plan import Plan
 from algorithms.policies import Events
-from algorithms.proposals import (
-    Proposals,
-    compute_replicas_for_metrics,
-    has_object_or_external,
-)
+from algorithms.proposals import Proposals, compute_replicas_for_metrics, has_object_or_external
 from algorithms.spec import HorizontalPodAutoscalerSpec
+from algorithms.state import ControllerState, RescaleEffects
 from algorithms.status import (
     ABLE_TO_SCALE,
     FALSE,
@@ -31,34 +30,9 @@ from algorithms.status import (
     TRUE,
     Condition,
     HPAStatus,
-    MetricStatus,
     remove_condition,
     set_condition,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What to do and what to record. `rescale` means: set the scale to `desired_replicas`."""
-
-    current_replicas: int
-    desired_replicas: int
-    rescale: bool
-    status: HPAStatus
-    history: History
-    reason: str  # upstream's rescale reason, e.g. "cpu resource utilization ... above target"
-    error: str = ""  # the pass's error (upstream's returned error), "" if none
-    metric_results: tuple[MetricResult, ...] = ()
-    normalized: Normalized | None = None
-    # State before the rescale outcome, for `rescale_failed`.
-    pre_rescale_conditions: tuple[Condition, ...] = ()
-    pre_event_history: History = History()
-    previous_status: HPAStatus = HPAStatus()
-
-    @property
-    def status_changed(self) -> bool:
-        """Upstream writes the status only when it differs (semantic equality)."""
-        return self.status != self.previous_status
 
 
 @dataclass(slots=True)
@@ -73,49 +47,46 @@ class _Pass:
                                         message, self.now)
 
 
-def decide(spec: HorizontalPodAutoscalerSpec, observation: Observation, history: History,
-           now: float, config: ControllerConfig = ControllerConfig()) -> Decision:
+def decide(spec: HorizontalPodAutoscalerSpec, observation: Observation, state: ControllerState,
+           now: float, config: ControllerConfig = ControllerConfig()) -> Plan:
     """`spec` must be API-defaulted (`algorithms.defaults.set_defaults`)."""
-    previous = observation.status
+    previous = state.status
     work = _Pass(previous.conditions, now)
     scale = observation.scale
     if scale is None:
+        error = observation.scale_error
         work.set(ABLE_TO_SCALE, FALSE, "FailedGetScale",
-                 "the HPA controller was unable to get the target's current scale: "
-                 f"{observation.scale_error}")
+                 f"the HPA controller was unable to get the target's current scale: {error}")
+        # Upstream writes only the condition here: the rest of the status stays as it was.
         status = replace(previous, conditions=work.conditions)
-        return Decision(previous.current_replicas, previous.desired_replicas, False, status,
-                        history, "", f"failed to query scale subresource: "
-                        f"{observation.scale_error}", previous_status=previous)
+        return Plan(replace(state, status=status, observed_at=now), None,
+                    previous.desired_replicas,
+                    error=f"failed to query scale subresource: {error}",
+                    events=(PlannedEvent(WARNING, "FailedGetScale", error),))
     work.set(ABLE_TO_SCALE, TRUE, "SucceededGetScale",
              "the HPA controller was able to get the target's current scale")
-    current = scale.spec_replicas
-    if history.recommendations is None:
-        history = History((TimestampedRecommendation(current, now),),
-                          history.scale_up_events, history.scale_down_events)
-    return _decide_with_scale(spec, observation, scale, history, work, config)
+    if state.recommendations is None:  # upstream recordInitialRecommendation
+        state = replace(state, recommendations=(
+            TimestampedRecommendation(scale.spec_replicas, now),))
+    return _decide_with_scale(spec, observation, scale, state, work, config)
 
 
 def _generation(observation: Observation, config: ControllerConfig) -> int | None:
-    if config.feature_gates.hpa_generation:
-        return observation.generation
-    return observation.status.observed_generation
+    # setStatus rebuilds the status: observedGeneration only with the HPAGeneration gate.
+    return observation.generation if config.feature_gates.hpa_generation else None
 
 
 def _decide_with_scale(spec: HorizontalPodAutoscalerSpec, observation: Observation,
-                       scale: ScaleObservation, history: History, work: _Pass,
-                       config: ControllerConfig) -> Decision:
-    previous = observation.status
+                       scale: ScaleObservation, state: ControllerState, work: _Pass,
+                       config: ControllerConfig) -> Plan:
+    previous = state.status
     current = scale.spec_replicas
     min_replicas = 1 if spec.min_replicas is None else spec.min_replicas
     gates = config.feature_gates
     scaled_to_zero = gates.hpa_scale_to_zero and _condition_true(previous, SCALED_TO_ZERO)
     can_scale_from_zero = scaled_to_zero and has_object_or_external(spec)
 
-    desired = 0
-    reason = ""
-    rescale = True
-    compute = True
+    desired, reason, rescale, compute = 0, "", True, True
     if current == 0:
         compute = (min_replicas != 0 and scaled_to_zero) or can_scale_from_zero
         if not compute:
@@ -131,50 +102,67 @@ def _decide_with_scale(spec: HorizontalPodAutoscalerSpec, observation: Observati
         reason, desired, compute = ("Current number of replicas below Spec.MinReplicas",
                                     min_replicas, False)
 
-    statuses: tuple[MetricStatus, ...] = ()
-    results: tuple[MetricResult, ...] = ()
+    proposals = Proposals(0)
     normalized = None
-    error = ""
     if compute:
         proposals = compute_replicas_for_metrics(spec, scale, observation, config, work.now)
-        statuses, results, error = proposals.statuses, proposals.results, proposals.error
         if proposals.replicas == -1:
-            work.set(SCALING_ACTIVE, FALSE, proposals.reason, proposals.message)
-            status = HPAStatus(current, previous.desired_replicas,
-                               _generation(observation, config), previous.last_scale_time,
-                               statuses, work.conditions)
-            return Decision(current, previous.desired_replicas, False, status, history, "",
-                            f"failed to compute desired number of replicas based on listed "
-                            f"metrics: {proposals.error}", results, previous_status=previous)
+            return _failed_metrics(spec, observation, proposals, state, work, config, current)
         work.set(SCALING_ACTIVE, TRUE, "ValidMetricFound",
                  "the HPA was able to successfully calculate a replica count from "
                  f"{proposals.metric_name}")
-        desired, reason, normalized, history = _normalize(
-            spec, proposals, current, min_replicas, history, work, config)
+        desired, reason, normalized, state = _normalize(
+            spec, proposals, current, min_replicas, state, work, config)
         if current == 0 and min_replicas != 0 and scaled_to_zero and desired < min_replicas:
             desired = min_replicas
             reason = reason or "Current number of replicas below Spec.MinReplicas"
         rescale = desired != current
 
-    pre_conditions = work.conditions
-    pre_history = history
-    if rescale:
-        work.set(ABLE_TO_SCALE, TRUE, "SucceededRescale",
-                 f"the HPA controller was able to update the target scale to {desired}")
-        history = store_scale_event(history, spec.behavior, current, desired, work.now)
-        _set_scaled_to_zero(work, spec, current, desired, min_replicas, config)
-    else:
-        desired = current
-    status = HPAStatus(current, desired, _generation(observation, config),
-                       work.now if rescale else previous.last_scale_time, statuses,
-                       work.conditions)
-    return Decision(current, desired, rescale, status, history, reason, error, results,
-                    normalized, pre_conditions, pre_history, previous)
+    events = _metric_events(proposals)
+    generation = _generation(observation, config)
+    if not rescale:
+        status = HPAStatus(current, current, generation, previous.last_scale_time,
+                           proposals.statuses, work.conditions)
+        return Plan(replace(state, status=status, observed_at=work.now), current, current,
+                    error=proposals.error, metric_results=proposals.results,
+                    normalized=normalized, events=events)
+    # Until the write's outcome is known the stored desired size and lastScaleTime stand
+    # (upstream's status on a failed write); `settle` applies the outcome.
+    status = HPAStatus(current, previous.desired_replicas, generation,
+                       previous.last_scale_time, proposals.statuses, work.conditions)
+    effects = RescaleEffects(scale_event_period(spec.behavior, desired > current),
+                             _scaled_to_zero(spec, current, desired, min_replicas, config))
+    return Plan(replace(state, status=status, observed_at=work.now), current, desired, True,
+                reason, proposals.error, proposals.results, normalized, events, effects)
+
+
+def _failed_metrics(spec: HorizontalPodAutoscalerSpec, observation: Observation,
+                    proposals: Proposals, state: ControllerState, work: _Pass,
+                    config: ControllerConfig, current: int) -> Plan:
+    """No metric can be trusted (or the valid ones would scale down): keep the size and the
+    stored desired replicas, ScalingActive=False with the first failure's reason."""
+    work.set(SCALING_ACTIVE, FALSE, proposals.reason, proposals.message)
+    previous = state.status
+    status = HPAStatus(current, previous.desired_replicas, _generation(observation, config),
+                       previous.last_scale_time, proposals.statuses, work.conditions)
+    error = f"failed to compute desired number of replicas based on listed metrics: " \
+            f"{proposals.error}"
+    events = (*_metric_events(proposals),
+              PlannedEvent(WARNING, "FailedComputeMetricsReplicas", proposals.error))
+    return Plan(replace(state, status=status, observed_at=work.now), current,
+                current, error=error, metric_results=proposals.results, events=events)
+
+
+def _metric_events(proposals: Proposals) -> tuple[PlannedEvent, ...]:
+    if proposals.selector_event is not None:
+        return (proposals.selector_event,)
+    return tuple(PlannedEvent(WARNING, r.failure_reason, r.error)
+                 for r in proposals.results if r.failed)
 
 
 def _normalize(spec: HorizontalPodAutoscalerSpec, proposals: Proposals, current: int,
-               min_replicas: int, history: History, work: _Pass, config: ControllerConfig
-               ) -> tuple[int, str, Normalized, History]:
+               min_replicas: int, state: ControllerState, work: _Pass, config: ControllerConfig
+               ) -> tuple[int, str, Normalized, ControllerState]:
     desired = max(0, proposals.replicas)
     reason = ""
     if desired > current:
@@ -184,44 +172,24 @@ def _normalize(spec: HorizontalPodAutoscalerSpec, proposals: Proposals, current:
     normalized = normalize_desired_replicas(NormalizeInput(
         current_replicas=current, desired_replicas=desired, min_replicas=min_replicas,
         max_replicas=spec.max_replicas, behavior=spec.behavior,
-        recommendations=history.recommendations or (),
-        events=Events(history.scale_up_events, history.scale_down_events)), config, work.now)
+        recommendations=state.recommendations or (),
+        events=Events(state.scale_up_events, state.scale_down_events)), config, work.now)
     work.set(ABLE_TO_SCALE, TRUE, normalized.stabilized.reason, normalized.stabilized.message)
     work.set(SCALING_LIMITED, TRUE if normalized.scaling_limited else FALSE,
              normalized.limited.reason, normalized.limited.message)
-    history = History(normalized.stabilized.recommendations, history.scale_up_events,
-                      history.scale_down_events)
-    return normalized.replicas, reason, normalized, history
+    state = replace(state, recommendations=normalized.stabilized.recommendations)
+    return normalized.replicas, reason, normalized, state
 
 
-def _set_scaled_to_zero(work: _Pass, spec: HorizontalPodAutoscalerSpec, current: int,
-                        desired: int, min_replicas: int, config: ControllerConfig) -> None:
-    # Set on every rescale so the condition is never stale (KEP-2021).
+def _scaled_to_zero(spec: HorizontalPodAutoscalerSpec, current: int, desired: int,
+                    min_replicas: int, config: ControllerConfig) -> bool | None:
+    """The ScaledToZero condition a successful write sets (KEP-2021: on every rescale, so it
+    is never stale); None removes it (gate off)."""
     if not config.feature_gates.hpa_scale_to_zero:
-        work.conditions = remove_condition(work.conditions, SCALED_TO_ZERO)
-    elif current > 0 and desired == 0 and min_replicas == 0 and has_object_or_external(spec):
-        work.set(SCALED_TO_ZERO, TRUE, "ScaledToZero",
-                 "the HPA controller scaled the workload to zero")
-    else:
-        work.set(SCALED_TO_ZERO, FALSE, "NotScaledToZero",
-                 "the HPA controller did not scale the workload to zero")
+        return None
+    return current > 0 and desired == 0 and min_replicas == 0 and has_object_or_external(spec)
 
 
 def _condition_true(status: HPAStatus, condition_type: str) -> bool:
     condition = status.condition(condition_type)
     return condition is not None and condition.status == TRUE
-
-
-def rescale_failed(decision: Decision, error: str, now: float) -> Decision:
-    """The outcome when the scale update failed: FailedUpdateScale, the stored desired
-    replicas kept, no scale event recorded (the recommendation still is)."""
-    conditions = set_condition(decision.pre_rescale_conditions, ABLE_TO_SCALE, FALSE,
-                               "FailedUpdateScale",
-                               f"the HPA controller was unable to update the target scale: "
-                               f"{error}", now)
-    previous = decision.previous_status
-    status = replace(decision.status, desired_replicas=previous.desired_replicas,
-                     last_scale_time=previous.last_scale_time, conditions=conditions)
-    return replace(decision, desired_replicas=previous.desired_replicas, rescale=False,
-                   status=status, history=decision.pre_event_history,
-                   error=f"failed to rescale: {error}")

@@ -1,8 +1,17 @@
-"""Errors of the pure layer. Each names the field path and the offending value."""
+"""Errors of the pure layer, under one root. Each names what is wrong and where.
+
+`CoreError` is the root: a spec field, a quantity, a selector or a metric that cannot be
+used. The pure layer never does I/O, so these are always about input; the I/O layer
+(`autoscaler.errors.boundary`) reports them as `InputError` with the location.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+class CoreError(ValueError):
+    """Root of the pure layer's errors."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +33,7 @@ class FieldError:
         return f"{self.path}: {self.kind}: {self.value!r}: {self.message}"
 
 
-class SpecError(ValueError):
+class SpecError(CoreError):
     """A spec failed to parse or validate; carries every problem found, not just the first."""
 
     def __init__(self, errors: list[FieldError]) -> None:

@@ -1,7 +1,7 @@
-"""The controller's memory for one autoscaler: recommendations and scale events.
+"""The two lists of the controller's memory: recommendations and scale events.
 
-Upstream keeps these in process memory (and loses them on restart); here they are a value
-passed into `decide` and returned updated, so the daemon can persist them.
+Upstream keeps these in process memory (and loses them on restart); here they are part of
+`algorithms.state.ControllerState`, a value passed into `decide` and returned updated.
 
 Slots are reused like upstream: a new recommendation overwrites the *last* one that fell out
 of every window, and a new scale event overwrites the *last* outdated event. That keeps the
@@ -28,14 +28,6 @@ class ScaleEvent:
     outdated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class History:
-    # None = the controller has no entry for this autoscaler yet (first pass).
-    recommendations: tuple[TimestampedRecommendation, ...] | None = None
-    scale_up_events: tuple[ScaleEvent, ...] = ()
-    scale_down_events: tuple[ScaleEvent, ...] = ()
-
-
 def replace_or_append(items: tuple[TimestampedRecommendation, ...], index: int | None,
                       item: TimestampedRecommendation) -> tuple[TimestampedRecommendation, ...]:
     if index is None:
@@ -57,8 +49,10 @@ def longest_policy_period(rules: HPAScalingRules) -> int:
     return max((p.period_seconds for p in rules.policies or ()), default=0)
 
 
-def _store(events: tuple[ScaleEvent, ...], period: int, change: int, now: float
-           ) -> tuple[ScaleEvent, ...]:
+def store_event(events: tuple[ScaleEvent, ...], period: int, change: int, now: float
+                ) -> tuple[ScaleEvent, ...]:
+    """`storeScaleEvent` for one direction: mark events older than `period` outdated (never
+    reset), then overwrite the *last* outdated slot with the new event, or append."""
     cutoff = now - period
     marked = tuple(replace(e, outdated=True) if e.timestamp < cutoff else e for e in events)
     slot = None
@@ -71,20 +65,12 @@ def _store(events: tuple[ScaleEvent, ...], period: int, change: int, now: float
     return (*marked[:slot], new_event, *marked[slot + 1:])
 
 
-def store_scale_event(history: History, behavior: HorizontalPodAutoscalerBehavior | None,
-                      prev_replicas: int, new_replicas: int, now: float) -> History:
-    """`storeScaleEvent`, after a successful rescale. `behavior` must be API-defaulted.
-
-    With no behavior (the legacy path) nothing is stored: no policy would read it.
-    """
+def scale_event_period(behavior: HorizontalPodAutoscalerBehavior | None, scaling_up: bool
+                       ) -> int | None:
+    """The period a scale event of this direction is kept for: the direction's longest policy
+    period. None on the legacy path (behavior null): upstream stores no event there, no policy
+    would read it. `behavior` must be API-defaulted."""
     if behavior is None:
-        return history
-    if new_replicas > prev_replicas:
-        rules = behavior.scale_up or HPAScalingRules()
-        events = _store(history.scale_up_events, longest_policy_period(rules),
-                        new_replicas - prev_replicas, now)
-        return replace(history, scale_up_events=events)
-    rules = behavior.scale_down or HPAScalingRules()
-    events = _store(history.scale_down_events, longest_policy_period(rules),
-                    prev_replicas - new_replicas, now)
-    return replace(history, scale_down_events=events)
+        return None
+    rules = (behavior.scale_up if scaling_up else behavior.scale_down) or HPAScalingRules()
+    return longest_policy_period(rules)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from algorithms import replicas as rc
+from algorithms.errors import CoreError
 from algorithms.observation import (
     ExternalMetricData,
     MetricData,
@@ -55,14 +56,15 @@ class MetricResult:
     metric_name: str = ""
     status: MetricStatus = MetricStatus()
     failure_reason: str = ""
-    failure_message: str = ""
+    failure_message: str = ""  # the ScalingActive condition's message
+    error: str = ""  # the bare error, as upstream's Warning event carries it
 
     @property
     def failed(self) -> bool:
         return bool(self.failure_reason)
 
 
-class _MetricError(Exception):
+class _MetricError(CoreError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -86,7 +88,7 @@ def compute_replicas_for_metric(metric: MetricSpec, data: MetricData, ctx: Metri
     except _MetricError as failed:
         return MetricResult(failure_reason=failed.reason,
                             failure_message=f"the HPA was unable to compute the replica count: "
-                                            f"{failed}")
+                                            f"{failed}", error=str(failed))
 
 
 def _dispatch(metric: MetricSpec, data: MetricData, ctx: MetricContext) -> MetricResult:

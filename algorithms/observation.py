@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from algorithms.pods import PodInfo
-from algorithms.status import HPAStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +68,7 @@ class ScaleObservation:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """Inputs of one `decide` call besides the spec, the history and the clock.
+    """Inputs of one `decide` call besides the spec, the controller state and the clock.
 
     `metrics[i]` answers `spec.metrics[i]`. `pods` may be a superset of the target's pods
     (e.g. every pod of the namespace): `decide` filters them with the scale's selector.
@@ -80,7 +79,6 @@ class Observation:
     scale: ScaleObservation | None
     pods: tuple[PodInfo, ...] = ()
     metrics: tuple[MetricData, ...] = ()
-    status: HPAStatus = HPAStatus()
     generation: int | None = None
     scale_error: str = ""
     other_selectors: tuple[tuple[str, str], ...] = ()  # (autoscaler name, selector string)

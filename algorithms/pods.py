@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from algorithms.errors import CoreError
 from algorithms.goints import wrap_int64
 
 PENDING = "Pending"
@@ -119,7 +120,7 @@ def _cpu_sample_untrusted(pod: PodInfo, metric: PodMetric, rules: ReadinessRules
             > pod.ready_transition_time)
 
 
-class RequestError(ValueError):
+class RequestError(CoreError):
     """A pod lacks the request a Utilization target needs."""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from algorithms.config import ControllerConfig
+from algorithms.events import WARNING, PlannedEvent
 from algorithms.labels import SelectorError, parse_selector
 from algorithms.metrics import MetricContext, MetricResult, compute_replicas_for_metric
 from algorithms.observation import MetricUnavailable, Observation, ScaleObservation
@@ -31,6 +32,7 @@ class Proposals:
     reason: str = ""
     message: str = ""
     error: str = ""
+    selector_event: PlannedEvent | None = None  # upstream's Warning for a selector problem
 
     @property
     def statuses(self) -> tuple[MetricStatus, ...]:
@@ -61,12 +63,15 @@ def select_pods(scale: ScaleObservation, observation: Observation
     if scale.selector == "":
         return Proposals(-1, reason="InvalidSelector",
                          message="the HPA target's scale is missing a selector",
-                         error="selector is required")
+                         error="selector is required",
+                         selector_event=PlannedEvent(WARNING, "SelectorRequired",
+                                                     "selector is required"))
     try:
         selector = parse_selector(scale.selector)
     except SelectorError as exc:
         text = f"couldn't convert selector into a corresponding internal selector object: {exc}"
-        return Proposals(-1, reason="InvalidSelector", message=text, error=text)
+        return Proposals(-1, reason="InvalidSelector", message=text, error=text,
+                         selector_event=PlannedEvent(WARNING, "InvalidSelector", text))
     pods = tuple(p for p in observation.pods if selector.matches(p.labels))
     owners = []
     for name, other in observation.other_selectors:
@@ -79,7 +84,8 @@ def select_pods(scale: ScaleObservation, observation: Observation
     if owners:
         text = (f"pods by selector {scale.selector} are controlled by multiple HPAs: "
                 f"{sorted(owners)} and this one")
-        return Proposals(-1, reason="AmbiguousSelector", message=text, error=text)
+        return Proposals(-1, reason="AmbiguousSelector", message=text, error=text,
+                         selector_event=PlannedEvent(WARNING, "AmbiguousSelector", text))
     return pods
 
 
@@ -108,13 +114,14 @@ def _max_across(results: tuple[MetricResult, ...], spec_replicas: int) -> Propos
         return Proposals(-1, reason="InvalidMetricSourceType", message=text, error=text)
     replicas = 0
     metric_name = ""
-    found = False
     failures = [r for r in results if r.failed]
     for result in results:
         if result.failed:
             continue
-        if not found or result.replicas > replicas:
-            replicas, metric_name, found = result.replicas, result.metric_name, True
+        # Upstream's `replicas == 0 || proposal > replicas`: while the maximum is 0, every
+        # later metric proposing 0 takes over, so the *last* one of them is named.
+        if replicas == 0 or result.replicas > replicas:
+            replicas, metric_name = result.replicas, result.metric_name
     error = ""
     if failures:
         error = (f"invalid metrics ({len(failures)} invalid out of {len(results)}), first error "

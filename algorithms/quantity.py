@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from algorithms.errors import CoreError
 from algorithms.goints import MAX_INT64, wrap_int64
 
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
@@ -40,7 +41,7 @@ _EXPONENT_RE = re.compile(r"^[eE](?P<exp>[+-]?[0-9]+)$")
 _NANO = Fraction(1, 10**9)
 
 
-class QuantityError(ValueError):
+class QuantityError(CoreError):
     """A string is not a Kubernetes quantity; the message names the string."""
 
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from algorithms.errors import CoreError
 from algorithms.goints import MAX_INT32, MAX_INT64, div_trunc, wrap_int32, wrap_int64
 from algorithms.pods import (
     RUNNING,
@@ -28,7 +29,7 @@ from algorithms.pods import (
 )
 
 
-class MetricComputationError(ValueError):
+class MetricComputationError(CoreError):
     """The metric cannot produce a proposal this pass (upstream returns an error)."""
 
 
@@ -65,7 +66,9 @@ def _ceil_int32(value: float) -> int:
         raise MetricComputationError("usage ratio is NaN (is a target zero?)")
     if value > MAX_INT32:
         return MAX_INT32
-    return max(math.ceil(value), -MAX_INT32 - 1)
+    if value < -MAX_INT32 - 1:
+        return -MAX_INT32 - 1
+    return math.ceil(value)
 
 
 def _ceil_int64(value: float) -> int:
@@ -73,7 +76,9 @@ def _ceil_int64(value: float) -> int:
         raise MetricComputationError("usage is NaN (are the replicas zero?)")
     if value >= float(MAX_INT64):
         return MAX_INT64
-    return max(math.ceil(value), -MAX_INT64 - 1)
+    if value <= -float(MAX_INT64):
+        return -MAX_INT64 - 1
+    return math.ceil(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,12 +284,22 @@ def _safe_div(a: float, b: float) -> float:
     return a / b
 
 
+def _per_pod_average(usage_milli: int, status_replicas: int) -> int:
+    """`int64(math.Ceil(float64(usage) / float64(statusReplicas)))`, the per-pod value shown
+    in the status. At zero replicas Go divides by zero (0/0 = NaN, x/0 = +-Inf) and converts
+    without error; the conversion is platform-defined, so we report 0 for 0/0 (nothing per
+    pod) and saturate otherwise. The proposal itself is computed upstream's way regardless:
+    a queue metric at zero replicas must keep proposing (KEP-2021 scale from zero)."""
+    if status_replicas == 0 and usage_milli == 0:
+        return 0
+    return _ceil_int64(_safe_div(float(usage_milli), float(status_replicas)))
+
+
 def get_object_per_pod_metric_replicas(status_replicas: int, target_average_milli: int,
                                        usage_milli: int, tolerances: Tolerances) -> Proposal:
     """`GetObjectPerPodMetricReplicas` (Object AverageValue; receives status.replicas)."""
     replicas = _per_pod(status_replicas, target_average_milli, usage_milli, tolerances)
-    average = _ceil_int64(_safe_div(float(usage_milli), float(status_replicas)))
-    return Proposal(replicas, average)
+    return Proposal(replicas, _per_pod_average(usage_milli, status_replicas))
 
 
 def get_external_per_pod_metric_replicas(status_replicas: int, target_average_milli: int,
@@ -302,4 +317,4 @@ def get_external_per_pod_metric_replicas(status_replicas: int, target_average_mi
     replicas = _per_pod(status_replicas, target_average_milli, usage, tolerances)
     if float(usage) >= float(MAX_INT64):
         return Proposal(replicas, MAX_INT64)
-    return Proposal(replicas, _ceil_int64(_safe_div(float(usage), float(status_replicas))))
+    return Proposal(replicas, _per_pod_average(usage, status_replicas))

@@ -22,14 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autoscaler.clock import FakeClock
-from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging
-from autoscaler.daemon.loop import Loop
-from autoscaler.daemon.reconcile import Reconciler
+from autoscaler.control.loop import Loop
+from autoscaler.control.reconcile import Reconciler
+from autoscaler.control.record import Recorder
 from autoscaler.kube.client import connect
 from autoscaler.kube.metrics_api import MetricsApiPass
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
-from autoscaler.kube.writer import EventRecorder, StatusWriter
+from autoscaler.kube.writer import EventRecorder
+from autoscaler.runtime.process import configure_logging
+from autoscaler.runtime.specsources import SpecSourceOptions, SpecSources
+from autoscaler.runtime.wiring import state_stores
 from autoscaler.testing import FakeApiServer, write_kubeconfig
 
 NOW = time.time()
@@ -74,9 +77,8 @@ def one_pass(specs: int, pods: int, namespaces: int) -> None:
         populate(api, specs, pods, namespaces)
         setup = time.perf_counter() - start
         connection = connect(str(write_kubeconfig(Path(tmp) / "kc", api.url)), in_cluster=False)
-        options = DaemonOptions()
         pod_cache = PodCache(connection.api_client)
-        sources = SpecSources(connection.api_client, options)
+        sources = SpecSources(connection.api_client, SpecSourceOptions())
         pod_cache.start()
         for cache in sources.caches:
             cache.start()
@@ -84,8 +86,8 @@ def one_pass(specs: int, pods: int, namespaces: int) -> None:
         for cache in sources.caches:
             cache.wait_synced(120)
         reconciler = Reconciler(ScaleClient(connection.api_client), pod_cache,
-                                EventRecorder(connection.api_client),
-                                StatusWriter(connection.api_client))
+                                state_stores(connection.api_client, "edge-autoscaler", 10.0),
+                                Recorder(EventRecorder(connection.api_client)))
         loop = Loop(reconciler, sources.collect,
                     lambda: MetricsApiPass(connection.api_client), FakeClock(NOW), workers=4)
         api.clear_requests()

@@ -11,7 +11,6 @@ import time
 
 from algorithms.decide import decide
 from algorithms.defaults import set_defaults
-from algorithms.history import History
 from algorithms.observation import (
     Observation,
     PodResourceUsage,
@@ -20,6 +19,7 @@ from algorithms.observation import (
 )
 from algorithms.pods import ContainerInfo, PodInfo
 from algorithms.spec_codec import parse_spec
+from algorithms.state import ControllerState
 
 T0 = 1_000_000.0
 SPEC = set_defaults(parse_spec({
@@ -44,7 +44,7 @@ def observation(pods: int) -> Observation:
 
 def measure(pods: int, seconds: float) -> float:
     obs = observation(pods)
-    history = History()
+    history = ControllerState()
     count = 0
     start = time.perf_counter()
     deadline = start + seconds

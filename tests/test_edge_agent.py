@@ -10,27 +10,21 @@ from pathlib import Path
 import pytest
 
 from algorithms.observation import MetricUnavailable, PodResourceUsage, ResourceMetricsData
+from algorithms.plan import Failed
 from algorithms.pods import ContainerInfo, PodInfo
-from autoscaler.daemon.reconcile import Reconciler
-from autoscaler.edge.agent import (
-    JournaledScale,
-    LocalCpuMetrics,
-    NotWriterError,
-    SummarySampler,
-    WriterGate,
-    target_key,
-)
+from autoscaler.edge.agent import JournalHooks, LocalCpuMetrics, SummarySampler
 from autoscaler.edge.cgroups import CpuSampler
 from autoscaler.edge.journal import Journal
-from autoscaler.edge.lease import LeaseClient
-from autoscaler.edge.ownership import Candidate
-from autoscaler.errors import TransientError
+from autoscaler.errors import StandbyError, TransientError
 from autoscaler.kube.client import Connection, connect
 from autoscaler.kube.scale import ScaleClient
+from autoscaler.ownership.gate import GatedScale, WriterGate, target_key
+from autoscaler.ownership.lease import LeaseClient
+from autoscaler.ownership.rules import Candidate
 from autoscaler.specs.model import ManagedSpec
 from autoscaler.specs.sources import from_custom_resource
 from autoscaler.testing import FakeApiServer, write_kubeconfig
-from autoscaler.testing.fakes import FakeEvents, FakeMetrics, FakePods, FakeStatuses
+from autoscaler.testing.fakes import FakeMetrics, FakePods, FakeWorld
 
 NOW = 1_800_000_000.0
 NS = "default"
@@ -75,16 +69,16 @@ def test_offline_decisions_are_journaled_and_the_latest_is_written_once_at_recon
         api: FakeApiServer, connection: Connection, tmp_path: Path) -> None:
     clock = [NOW]
     with Journal(tmp_path / "journal") as journal:
-        scale = JournaledScale(ScaleClient(connection.api_client, timeout_seconds=5), journal,
-                               gate=None, now=lambda: clock[0])
+        hooks = JournalHooks(journal)
+        scale = GatedScale(ScaleClient(connection.api_client, timeout_seconds=5), None,
+                           lambda: clock[0], hooks.offline, hooks.written)
         pods, metrics = busy_world(1)
-        reconciler = Reconciler(scale=scale, pods=pods, events=FakeEvents(),
-                                statuses=FakeStatuses())
+        reconciler = FakeWorld().reconciler(scale, pods)
         api.read_only(True)  # the cloud link is down: MetaServer refuses writes
         offline = reconciler.reconcile(managed(), metrics, NOW)
         assert replicas(api) == 1
-        assert offline.decision is not None
-        assert {c.type: c.reason for c in offline.decision.status.conditions}[
+        assert isinstance(offline.outcome, Failed) and offline.state is not None
+        assert {c.type: c.reason for c in offline.state.status.conditions}[
             "AbleToScale"] == "FailedUpdateScale"
         pending = journal.pending(target_key(NS, managed().spec.scale_target_ref))  # type: ignore[union-attr]
         assert pending is not None and pending.desired_replicas == 2
@@ -107,11 +101,12 @@ def test_only_the_lease_holder_writes(api: FakeApiServer, connection: Connection
     ref = managed().spec.scale_target_ref  # type: ignore[union-attr]
     key = target_key(NS, ref)
     with Journal(tmp_path / "journal") as journal:
-        scale = JournaledScale(ScaleClient(connection.api_client), journal, gate,
-                               now=lambda: NOW)
+        hooks = JournalHooks(journal)
+        scale = GatedScale(ScaleClient(connection.api_client), gate, lambda: NOW,
+                           hooks.offline, hooks.written)
         gate.step(key, NOW, healthy=True)  # creates the Lease free: the edge waits
         read = scale.get(NS, ref)
-        with pytest.raises(NotWriterError):
+        with pytest.raises(StandbyError):
             scale.update(NS, ref, read, 3)
         assert replicas(api) == 1
         later = NOW + 15 + 2 + 1  # past expiry + skew: the edge may take over
@@ -127,8 +122,9 @@ def test_journaled_write_errors_propagate_as_transient(api: FakeApiServer,
                                                        tmp_path: Path) -> None:
     ref = managed().spec.scale_target_ref  # type: ignore[union-attr]
     with Journal(tmp_path / "journal") as journal:
-        scale = JournaledScale(ScaleClient(connection.api_client, timeout_seconds=5), journal,
-                               gate=None, now=lambda: NOW)
+        hooks = JournalHooks(journal)
+        scale = GatedScale(ScaleClient(connection.api_client, timeout_seconds=5), None,
+                           lambda: NOW, hooks.offline, hooks.written)
         api.read_only(True)
         with pytest.raises(TransientError):
             scale.update(NS, ref, scale.get(NS, ref), 4)

@@ -15,17 +15,16 @@ import pytest
 from algorithms.observation import PodResourceUsage
 from algorithms.pods import ContainerInfo, PodInfo
 from autoscaler.clock import FakeClock
-from autoscaler.daemon.app import step_cloud_leases
-from autoscaler.daemon.reconcile import Reconciler
-from autoscaler.edge.agent import JournaledScale, WriterGate, target_key
 from autoscaler.edge.app import EdgeOptions, build_edge
-from autoscaler.edge.lease import LeaseClient
-from autoscaler.edge.ownership import Candidate
 from autoscaler.kube.client import connect
 from autoscaler.kube.scale import ScaleClient
+from autoscaler.ownership.gate import GatedScale, WriterGate, target_key
+from autoscaler.ownership.lease import LeaseClient
+from autoscaler.ownership.rules import Candidate
+from autoscaler.runtime.wiring import step_leases
 from autoscaler.specs.sources import from_custom_resource
 from autoscaler.testing import FakeApiServer, write_kubeconfig
-from autoscaler.testing.fakes import FakeEvents, FakeMetrics, FakePods, FakeStatuses
+from autoscaler.testing.fakes import FakeMetrics, FakePods, FakeWorld
 
 T0 = 1_800_000_000.0
 NODE = "edge-node-1"
@@ -149,10 +148,8 @@ def test_cloud_daemon_and_edge_agent_never_both_write(api: FakeApiServer,
     pod = PodInfo(name=f"{APP}-0", start_time=T0 - 3600, ready_transition_time=T0 - 3500,
                   labels={"app": APP}, containers=(ContainerInfo("c", {"cpu": 1000}),))
     cloud_metrics = FakeMetrics({pod.name: PodResourceUsage(T0, 30.0, {"c": {"cpu": 1000}})})
-    cloud = Reconciler(scale=JournaledScale(ScaleClient(api_client), None, cloud_gate,
-                                            clock.now),
-                       pods=FakePods({"default": [pod]}), events=FakeEvents(),
-                       statuses=FakeStatuses())
+    cloud = FakeWorld().reconciler(GatedScale(ScaleClient(api_client), cloud_gate, clock.now),
+                                   FakePods({"default": [pod]}))
     cr = from_custom_resource(api.get("edgeautoscaler.io/v1alpha1", "ElasticAutoscaler",
                                       "default", APP))
     assert cr.spec is not None
@@ -165,7 +162,7 @@ def test_cloud_daemon_and_edge_agent_never_both_write(api: FakeApiServer,
         cpu(cgroups, uid, usage)
         if index == 5:
             cloud_metrics.unavailable = "metrics.k8s.io: no route to the edge kubelet"
-        step_cloud_leases(cloud_gate, cloud, [cr], clock.now())
+        step_leases(cloud_gate, cloud, [cr], clock.now())
         cloud.reconcile(cr, cloud_metrics, clock.now())
         edge.loop.run_pass()
         now = clock.now()

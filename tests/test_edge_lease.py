@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from autoscaler.clock import FakeClock
-from autoscaler.edge.lease import (
+from autoscaler.errors import ConflictError, PermanentError, TransientError
+from autoscaler.kube.client import Connection, connect
+from autoscaler.ownership.lease import (
     HOLDER_ROLE,
     PREFERRED_HOLDER,
     LeaseClient,
@@ -27,9 +29,7 @@ from autoscaler.edge.lease import (
     parse_micro_time,
     state_from_body,
 )
-from autoscaler.edge.ownership import Action, Candidate, LeaseState
-from autoscaler.errors import ConflictError, PermanentError, TransientError
-from autoscaler.kube.client import Connection, connect
+from autoscaler.ownership.rules import Action, Candidate, LeaseState
 from autoscaler.testing import FakeApiServer, write_kubeconfig
 
 D, RD, S = 15.0, 10.0, 2.0

@@ -533,7 +533,7 @@ def test_kustomization_says_to_apply_the_base_first() -> None:
     pytest.param("kubectl apply -k deploy/base", id="base-first"),
     pytest.param("edgeautoscaler.io/preferred-holder", id="handback-annotation"),
     pytest.param("renewDeadline + 2 * maxClockSkew < leaseDuration", id="assumption"),
-    pytest.param("autoscaler/edge/ownership.py", id="protocol-reference"),
+    pytest.param("autoscaler/ownership/rules.py", id="protocol-reference"),
     pytest.param("fsync'd journal", id="journal"),
     pytest.param("NOT implemented", id="static-pods"),
     pytest.param("duplicates", id="static-pod-risk"),

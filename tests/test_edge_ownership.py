@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autoscaler.clock import FakeClock
-from autoscaler.edge.ownership import (
+from autoscaler.ownership.rules import (
     Action,
     Candidate,
     LeaseState,

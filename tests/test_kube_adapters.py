@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from algorithms.history import History, ScaleEvent, TimestampedRecommendation
+from algorithms.history import ScaleEvent, TimestampedRecommendation
 from algorithms.spec import CrossVersionObjectReference
+from algorithms.state import ControllerState, PendingScale, RescaleEffects
+from algorithms.status import Condition, HPAStatus
+from autoscaler.control.stores import LeaseStateStore
 from autoscaler.kube.client import Connection, connect
-from autoscaler.kube.history_store import LeaseHistoryStore
+from autoscaler.kube.lease_store import LeaseAnnotationStore
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
+from autoscaler.specs.sources import from_hpa_document
 from autoscaler.testing import FakeApiServer, write_kubeconfig
 
 
@@ -44,16 +48,22 @@ def test_scale_of_a_custom_resource(api: FakeApiServer, connection: Connection) 
     assert obj["spec"]["replicas"] == 5
 
 
-def test_history_lease_round_trip(api: FakeApiServer, connection: Connection) -> None:
+def test_state_lease_round_trip(api: FakeApiServer, connection: Connection) -> None:
     api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "edge-autoscaler"}})
-    store = LeaseHistoryStore(connection.api_client, "edge-autoscaler")
-    key = "file:default/hpa"
-    assert store.load(key) is None
-    history = History((TimestampedRecommendation(4, 1_800_000_000.5),),
-                      (ScaleEvent(2, 1_800_000_000.0),), (ScaleEvent(1, 1_799_999_990.0, True),))
-    store.save(key, history)
-    store.save(key, history)  # the second save updates the same Lease
-    assert store.load(key) == history
+    store = LeaseStateStore(LeaseAnnotationStore(connection.api_client, "edge-autoscaler"))
+    managed = from_hpa_document({"metadata": {"name": "hpa"}, "spec": {
+        "scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 4}}, "f.yaml")
+    assert store.load(managed) is None
+    state = ControllerState(
+        (TimestampedRecommendation(4, 1_800_000_000.5),), (ScaleEvent(2, 1_800_000_000.0),),
+        (ScaleEvent(1, 1_799_999_990.0, True),),
+        HPAStatus(2, 4, 3, 1_800_000_000.0, (), (
+            Condition("ScaledToZero", "True", "ScaledToZero", "scaled", 1_799_999_000.25),)),
+        observed_at=1_800_000_000.5,
+        pending_scale=PendingScale(2, 4, 1_800_000_000.5, RescaleEffects(15, False)))
+    store.save(managed, state, {})
+    store.save(managed, state, {})  # the second save updates the same Lease
+    assert store.load(managed) == state
     assert len(api.list("coordination.k8s.io/v1", "Lease", "edge-autoscaler")) == 1
 
 

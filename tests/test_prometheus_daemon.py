@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from algorithms.pods import ContainerInfo, PodInfo
-from autoscaler.daemon.reconcile import Reconciler
+from autoscaler.control.reconcile import Reconciler
 from autoscaler.prometheus.source import PrometheusSettings, PrometheusSource
 from autoscaler.specs.model import ManagedSpec
 from autoscaler.specs.sources import from_custom_resource
-from autoscaler.testing.fakes import FakeEvents, FakeMetrics, FakePods, FakeScale, FakeStatuses
+from autoscaler.testing.fakes import FakeMetrics, FakePods, FakeScale, FakeWorld
 from autoscaler.testing.prometheus import PrometheusProcess, Series
 
 NOW = 1_800_000_000.0
@@ -56,8 +56,9 @@ def reconciler(url: str, scale: FakeScale) -> Reconciler:
                                   ready_transition_time=NOW - 3500, labels=LABELS,
                                   containers=(ContainerInfo("qwen", {"cpu": 3000}),))
                           for i in range(2)]})
-    return Reconciler(scale=scale, pods=pods, events=FakeEvents(), statuses=FakeStatuses(),
-                      prometheus=PrometheusSource(PrometheusSettings(url, timeout_seconds=2)))
+    reconciler = FakeWorld().reconciler(scale, pods)
+    reconciler.prometheus = PrometheusSource(PrometheusSettings(url, timeout_seconds=2))
+    return reconciler
 
 
 def test_cpu_falls_back_to_prometheus_when_the_metrics_api_fails(
@@ -66,8 +67,8 @@ def test_cpu_falls_back_to_prometheus_when_the_metrics_api_fails(
     down = FakeMetrics(unavailable="list metrics.k8s.io pods in edge: HTTP 503")
     result = reconciler(prometheus.url, scale).reconcile(managed({}), down, NOW)
     assert scale.updates == [4]  # 100 % of a 50 % target from cAdvisor: 2 -> 4
-    assert result.decision is not None
-    status = result.decision.status
+    assert result.state is not None
+    status = result.state.status
     assert status.current_metrics[0].current.average_utilization == 100
 
 
@@ -92,9 +93,9 @@ def test_pods_metric_from_promql_scales_on_requests_in_flight(
     result = reconciler(prometheus.url, scale).reconcile(spec, FakeMetrics(), NOW)
     # 3 + 2 in flight over 2 pods = 2.5 per pod against a target of 1 -> ceil(2 * 2.5) = 5,
     # then upstream's legacy scale-up limit max(2 x 2, 4) = 4 caps the step.
-    assert result.decision is not None and result.decision.normalized is not None
-    assert result.decision.metric_results[0].replicas == 5
-    assert result.decision.normalized.limited.reason == "ScaleUpLimit"
+    assert result.plan is not None and result.plan.normalized is not None
+    assert result.plan.metric_results[0].replicas == 5
+    assert result.plan.normalized.limited.reason == "ScaleUpLimit"
     assert scale.updates == [4]
 
 
@@ -106,8 +107,8 @@ def test_outage_mid_run_means_no_scale_action_then_recovery(
     try:
         first = reconciler(prometheus.url, scale).reconcile(spec, FakeMetrics(), NOW)
         assert scale.updates == []
-        assert first.decision is not None
-        reasons = {c.type: (c.status, c.reason) for c in first.decision.status.conditions}
+        assert first.state is not None
+        reasons = {c.type: (c.status, c.reason) for c in first.state.status.conditions}
         assert reasons["ScalingActive"] == ("False", "FailedGetResourceMetric")
     finally:
         url = prometheus.start()

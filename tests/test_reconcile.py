@@ -1,5 +1,5 @@
-"""One reconcile pass against thin fakes: writes, dry-run, invalid specs, failures, and a
-restart in the middle of a stabilization window."""
+"""One reconcile pass against thin fakes: writes, dry-run, invalid specs, failures, restarts
+in the middle of a stabilization window or a policy period, and what gets saved when."""
 
 from __future__ import annotations
 
@@ -14,13 +14,21 @@ import pytest
 from algorithms.observation import PodResourceUsage
 from algorithms.pods import ContainerInfo, PodInfo
 from autoscaler.clock import FakeClock
-from autoscaler.daemon.loop import Loop
-from autoscaler.daemon.reconcile import Reconciler
+from autoscaler.control.loop import Loop
+from autoscaler.control.reconcile import Reconciler
 from autoscaler.errors import PermanentError, TransientError
 from autoscaler.kube.scale import ScaleRead
 from autoscaler.specs.model import ManagedSpec
 from autoscaler.specs.sources import from_custom_resource
-from autoscaler.testing.fakes import FakeEvents, FakeMetrics, FakePods, FakeScale, FakeStatuses
+from autoscaler.testing.fakes import (
+    FakeAnnotations,
+    FakeEvents,
+    FakeMetrics,
+    FakePods,
+    FakeScale,
+    FakeStatuses,
+    FakeWorld,
+)
 
 T0 = 1_000_000.0
 NS = "default"
@@ -46,10 +54,11 @@ class World:
     metrics: FakeMetrics
     events: FakeEvents
     statuses: FakeStatuses
+    annotations: FakeAnnotations
 
     def reconciler(self, dry_run: bool = False) -> Reconciler:
-        return Reconciler(scale=self.scale, pods=self.pods, events=self.events,
-                          statuses=self.statuses, dry_run=dry_run)
+        fakes = FakeWorld(self.statuses, self.annotations, self.events)
+        return fakes.reconciler(self.scale, self.pods, dry_run=dry_run)
 
     def load(self, cores_each: float, now: float) -> None:
         self.metrics.usage = {p.name: PodResourceUsage(now - 5, 30.0, {"c": {
@@ -64,7 +73,7 @@ class World:
 
 def world(replicas: int = 1) -> World:
     w = World(FakeScale(replicas, "app=qwen"), FakePods(), FakeMetrics(), FakeEvents(),
-              FakeStatuses())
+              FakeStatuses(), FakeAnnotations())
     w.resize(replicas)
     return w
 
@@ -83,15 +92,28 @@ def test_scale_up_writes_scale_event_and_status() -> None:
     assert status["explanation"]["metrics"][0]["proposal"] == 2
 
 
-@pytest.mark.parametrize("per_spec", [pytest.param(False, id="global-flag"),
-                                      pytest.param(True, id="spec-field")])
-def test_dry_run_never_writes(per_spec: bool) -> None:
+def test_global_dry_run_writes_nothing_at_all() -> None:
     w = world(1)
     w.load(3.0, T0)
-    managed = cr({"dryRun": True}) if per_spec else cr()
-    result = w.reconciler(dry_run=not per_spec).reconcile(managed, w.metrics, T0)
-    assert result.decision is not None and result.decision.rescale
+    result = w.reconciler(dry_run=True).reconcile(cr(), w.metrics, T0)
+    assert result.plan is not None and result.plan.rescale
     assert (w.scale.updates, w.events.recorded, w.statuses.written) == ([], [], [])
+
+
+def test_spec_dry_run_reports_like_a_live_autoscaler_but_never_scales() -> None:
+    # spec.dryRun (one autoscaler in shadow mode, like VPA's updateMode Off): the target is
+    # never touched; status and Events say what it would do.
+    w = world(1)
+    w.load(3.0, T0)
+    result = w.reconciler().reconcile(cr({"dryRun": True}), w.metrics, T0)
+    assert result.plan is not None and result.plan.rescale
+    assert w.scale.updates == []
+    status = w.statuses.written[-1]
+    assert status["desiredReplicas"] == 2
+    able = next(c for c in status["conditions"] if c["type"] == "AbleToScale")
+    assert able["reason"] == "DryRun" and "would update the target scale to 2" in able["message"]
+    assert status["history"]["scaleUpEvents"] == []  # nothing happened, no budget used
+    assert [e[1] for e in w.events.recorded] == ["DryRunRescale"]
 
 
 def test_invalid_spec_is_reported_once_with_field_paths() -> None:
@@ -100,7 +122,7 @@ def test_invalid_spec_is_reported_once_with_field_paths() -> None:
     reconciler = w.reconciler()
     first = reconciler.reconcile(managed, w.metrics, T0)
     reconciler.reconcile(managed, w.metrics, T0 + 15)
-    assert first.decision is None and any("spec.maxReplicas" in e for e in first.errors)
+    assert first.plan is None and any("spec.maxReplicas" in e for e in first.errors)
     assert [r[1] for r in w.events.recorded] == ["InvalidSpec"]
     condition = w.statuses.written[-1]["conditions"][-1]
     assert (condition["type"], condition["reason"]) == ("ScalingActive", "InvalidSpec")
@@ -120,10 +142,12 @@ def test_api_failures_leave_the_target_alone(fault: dict[str, Any], reason: str)
         setattr(w.scale, attribute, error)
     result = w.reconciler().reconcile(cr(), w.metrics, T0)
     assert w.scale.updates == []
-    assert result.decision is not None
-    conditions = {c.type: c.reason for c in result.decision.status.conditions}
+    assert result.state is not None and result.failure is not None
+    conditions = {c.type: c.reason for c in result.state.status.conditions}
     assert conditions["AbleToScale"] == reason
-    assert result.decision.history.scale_up_events == ()
+    assert result.state.scale_up_events == ()
+    # the error text reaches the Event (and the log line carries it too)
+    assert any(str(result.failure) in message for _, _, message in w.events.recorded)
 
 
 def test_metrics_outage_never_scales() -> None:
@@ -131,9 +155,12 @@ def test_metrics_outage_never_scales() -> None:
     w.metrics.unavailable = "metrics.k8s.io: HTTP 503"
     result = w.reconciler().reconcile(cr(), w.metrics, T0)
     assert w.scale.updates == []
-    assert result.decision is not None
-    conditions = {c.type: c.reason for c in result.decision.status.conditions}
+    assert result.state is not None
+    conditions = {c.type: c.reason for c in result.state.status.conditions}
     assert conditions["ScalingActive"] == "FailedGetResourceMetric"
+    assert [e[1] for e in w.events.recorded] == ["FailedGetResourceMetric",
+                                                 "FailedComputeMetricsReplicas"]
+    assert "HTTP 503" in w.events.recorded[0][2]
 
 
 HALF_PER_MINUTE = {"behavior": {"scaleDown": {
@@ -188,15 +215,15 @@ def test_safety_findings_become_conditions_and_warnings(
     w.load(1.5, T0)
     reconciler = w.reconciler()
     result = reconciler.reconcile(cr(), w.metrics, T0)
-    assert result.decision is not None
-    found = {c.type: (c.status, c.reason) for c in result.decision.status.conditions}
+    assert result.state is not None
+    found = {c.type: (c.status, c.reason) for c in result.state.status.conditions}
     assert found[condition] == ("False", reason)
     assert ("Warning", reason) in {(e[0], e[1]) for e in w.events.recorded}
     # Fixed: the condition flips back to True.
     w.pods.by_namespace[NS][1] = replace(w.pods.by_namespace[NS][0], name="qwen-1")
     again = reconciler.reconcile(cr(), w.metrics, T0 + 15)
-    assert again.decision is not None
-    assert {c.type: c.status for c in again.decision.status.conditions}[condition] == "True"
+    assert again.state is not None
+    assert {c.type: c.status for c in again.state.status.conditions}[condition] == "True"
 
 
 def test_pods_owned_by_the_target_raise_nothing() -> None:
@@ -205,8 +232,8 @@ def test_pods_owned_by_the_target_raise_nothing() -> None:
                                for p in w.pods.by_namespace[NS]]
     w.load(1.5, T0)
     result = w.reconciler().reconcile(cr(), w.metrics, T0)
-    assert result.decision is not None
-    types = {c.type for c in result.decision.status.conditions}
+    assert result.state is not None
+    types = {c.type for c in result.state.status.conditions}
     assert types.isdisjoint({"TrafficSpreading", "SelectorExclusive", "SingleOwner"})
 
 
@@ -216,11 +243,11 @@ def test_two_autoscalers_on_one_workload_are_both_refused() -> None:
     reconciler = w.reconciler()
     first = cr()
     second = replace(first, name="qwen-copy")
-    reconciler.duplicates = {first.key: (second.key,), second.key: (first.key,)}
+    reconciler.recorder.duplicates = {first.key: (second.key,), second.key: (first.key,)}
     reconciler.reconcile(first, w.metrics, T0)  # learns the selector
     result = reconciler.reconcile(second, w.metrics, T0)
-    assert result.decision is not None
-    found = {c.type: c.reason for c in result.decision.status.conditions}
+    assert result.state is not None
+    found = {c.type: c.reason for c in result.state.status.conditions}
     assert found["SingleOwner"] == "DuplicateTarget"
     assert found["ScalingActive"] == "AmbiguousSelector"
 
@@ -241,14 +268,14 @@ def test_many_autoscalers_on_many_workers() -> None:
     clock = FakeClock(T0)
     loop = Loop(reconciler, lambda: specs, lambda: w.metrics, clock, workers=16)
     results = loop.run_pass()
-    assert len(results) == 300 and all(r.decision is not None for r in results)
+    assert len(results) == 300 and all(r.plan is not None for r in results)
     assert len(reconciler.memory) == 300
     # Same selector everywhere: after the first pass every one of them sees the others.
     clock.advance(20.0)  # past every autoscaler's period + jitter
     again = loop.run_pass()
     assert len(again) == 300
-    assert all(r.decision is not None and {c.type: c.reason for c in
-                                           r.decision.status.conditions}["ScalingActive"]
+    assert all(r.state is not None and {c.type: c.reason for c in
+                                        r.state.status.conditions}["ScalingActive"]
                == "AmbiguousSelector" for r in again)
 
 
@@ -262,7 +289,7 @@ def test_memory_is_safe_to_read_while_other_workers_add_to_it() -> None:
 
     def add() -> None:
         for i in range(20000):
-            memory = reconciler.remember(replace(base, name=f"n-{i}"))
+            memory = reconciler.remember(replace(base, name=f"n-{i}").key)
             memory.selector = "app=qwen"
         done.set()
 

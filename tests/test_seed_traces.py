@@ -89,18 +89,21 @@ from seed_traces import (
 )
 
 from algorithms.config import ControllerConfig
-from algorithms.decide import Decision, decide
+from algorithms.decide import decide
 from algorithms.defaults import set_defaults
-from algorithms.history import History, TimestampedRecommendation
+from algorithms.history import TimestampedRecommendation
+from algorithms.metrics import MetricResult
 from algorithms.observation import (
     Observation,
     PodResourceUsage,
     ResourceMetricsData,
     ScaleObservation,
 )
+from algorithms.plan import NotAttempted, Plan, Written, settle
 from algorithms.pods import PENDING, RUNNING, ContainerInfo, PodInfo
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.spec_codec import parse_spec
+from algorithms.state import ControllerState
 from algorithms.status import HPAStatus
 
 T0 = 1_700_000_000.0  # the HPAs' creationTimestamp: a fixed instant, never the wall clock
@@ -276,8 +279,46 @@ PRIOR_RECOMMENDATIONS: dict[str, tuple[tuple[int, int], ...]] = {
 }
 
 
-def history_of(recommendations: tuple[tuple[int, int], ...]) -> History:
-    return History(tuple(TimestampedRecommendation(r, T0 + t) for r, t in recommendations))
+def history_of(recommendations: tuple[tuple[int, int], ...]) -> ControllerState:
+    return ControllerState(tuple(TimestampedRecommendation(r, T0 + t)
+                                 for r, t in recommendations))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A pass whose scale write (if any) succeeded: the traces record what happened."""
+
+    plan: Plan
+    state: ControllerState
+
+    @classmethod
+    def of(cls, plan: Plan, now: float) -> Decision:
+        return cls(plan, settle(plan, Written() if plan.rescale else NotAttempted(), now))
+
+    @property
+    def status(self) -> HPAStatus:
+        return self.state.status
+
+    @property
+    def desired_replicas(self) -> int:
+        return self.plan.target_replicas
+
+    @property
+    def rescale(self) -> bool:
+        return self.plan.rescale
+
+    @property
+    def reason(self) -> str:
+        return self.plan.reason
+
+    @property
+    def metric_results(self) -> tuple[MetricResult, ...]:
+        return self.plan.metric_results
+
+    @property
+    def history(self) -> ControllerState:
+        """The window and events only: the next sync starts from a fresh status."""
+        return replace(self.state, status=HPAStatus(), observed_at=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +326,7 @@ class Trial:
     worker: str
     index: int
     hidden: HiddenState
-    history: History
+    history: ControllerState
     decision: Decision
 
     @property
@@ -307,11 +348,12 @@ class Trial:
                                                                               self.index))
 
 
-def run(worker: str, index: int, hidden: HiddenState, history: History,
+def run(worker: str, index: int, hidden: HiddenState, history: ControllerState,
         config: ControllerConfig = ControllerConfig(),
         spec: HorizontalPodAutoscalerSpec | None = None) -> Decision:
-    return decide(spec or SPECS[worker], observe(worker, index, hidden), history,
-                  T0 + sync_seconds(worker, index), config)
+    now = T0 + sync_seconds(worker, index)
+    return Decision.of(decide(spec or SPECS[worker], observe(worker, index, hidden), history,
+                              now, config), now)
 
 
 def placements(worker: str, index: int) -> list[HiddenState]:
@@ -709,17 +751,17 @@ TRAJECTORIES: dict[str, list[tuple[tuple[PodState, ...], int]]] = {
 
 def trajectory(worker: str, offset: int, prior: tuple[tuple[int, int], ...]
                ) -> list[Decision]:
-    history = history_of(prior)
-    status = HPAStatus()
+    state = history_of(prior)
     decisions = []
     for index, (states, total) in enumerate(TRAJECTORIES[worker]):
         counted = states.count(PodState.COUNTED)
         hidden = HiddenState(offset, states, even_split(total, counted),
                              RESOURCES[worker].cpu_limit_milli)
-        observation = replace(observe(worker, index, hidden), status=status)
-        decision = decide(SPECS[worker], observation, history, T0 + sync_seconds(worker, index))
+        now = T0 + sync_seconds(worker, index)
+        decision = Decision.of(decide(SPECS[worker], observe(worker, index, hidden), state,
+                                      now), now)
         decisions.append(decision)
-        history, status = decision.history, decision.status
+        state = decision.state
     return decisions
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autoscaler.conformance import normalize_kind, reconcile_kind, replicas_kind
-from autoscaler.conformance.result import Outcome
+from autoscaler.conformance.result import CaseResult
 from autoscaler.conformance.translate import CaseFormatError
 
-KINDS: dict[str, Callable[[Mapping[str, Any]], Outcome]] = {
+KINDS: dict[str, Callable[[Mapping[str, Any]], CaseResult]] = {
     "replicas": replicas_kind.run,
     "normalize": normalize_kind.run,
     "reconcile": reconcile_kind.run,

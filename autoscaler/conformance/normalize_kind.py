@@ -6,22 +6,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from algorithms.history import History, replicas_change_per_period, store_scale_event
+from algorithms.history import replicas_change_per_period, scale_event_period
 from algorithms.normalize import NormalizeInput, normalize_desired_replicas
 from algorithms.policies import Events
 from algorithms.spec_codec import behavior_to_dict
+from algorithms.state import ControllerState, PendingScale, RescaleEffects, apply_written
 from autoscaler.conformance import translate as t
-from autoscaler.conformance.result import Outcome
+from autoscaler.conformance.result import CaseResult
 
 
-def _compare(expect: Mapping[str, Any], got: Mapping[str, Any]) -> Outcome:
+def _compare(expect: Mapping[str, Any], got: Mapping[str, Any]) -> CaseResult:
     """Compare only the keys the case expects."""
     mismatched = {k: v for k, v in expect.items() if got.get(k) != v}
-    return Outcome(not mismatched, str(dict(expect)),
+    return CaseResult(not mismatched, str(dict(expect)),
                    str({k: got.get(k) for k in expect}))
 
 
-def _normalize(case: Mapping[str, Any]) -> Outcome:
+def _normalize(case: Mapping[str, Any]) -> CaseResult:
     history = t.history(case.get("history"))
     args = NormalizeInput(
         current_replicas=t.need(case, "current_replicas", int, ""),
@@ -43,12 +44,14 @@ def _normalize(case: Mapping[str, Any]) -> Outcome:
     return _compare(t.need(case, "expect", dict, ""), got)
 
 
-def _record(case: Mapping[str, Any]) -> Outcome:
+def _record(case: Mapping[str, Any]) -> CaseResult:
     history = t.history(case.get("history"))
     behavior = t.behavior(case.get("behavior"))
     now = float(t.need(case, "now", (int, float), ""))
-    after = store_scale_event(history, behavior, t.need(case, "prev_replicas", int, ""),
-                              t.need(case, "new_replicas", int, ""), now)
+    prev = t.need(case, "prev_replicas", int, "")
+    new = t.need(case, "new_replicas", int, "")
+    effects = RescaleEffects(scale_event_period(behavior, new > prev), scaled_to_zero=None)
+    after = apply_written(history, PendingScale(prev, new, now, effects))
     expect = dict(t.need(case, "expect", dict, ""))
     got: dict[str, Any] = {
         "scale_up_events": _events(after, up=True),
@@ -63,12 +66,12 @@ def _record(case: Mapping[str, Any]) -> Outcome:
     return _compare(expect, got)
 
 
-def _events(history: History, up: bool) -> list[dict[str, Any]]:
+def _events(history: ControllerState, up: bool) -> list[dict[str, Any]]:
     events = history.scale_up_events if up else history.scale_down_events
     return [{"replica_change": e.replica_change, "outdated": e.outdated} for e in events]
 
 
-def _default_behavior(case: Mapping[str, Any]) -> Outcome:
+def _default_behavior(case: Mapping[str, Any]) -> CaseResult:
     behavior = t.behavior(t.need(case, "behavior", dict, ""))
     assert behavior is not None
     got_dict = behavior_to_dict(behavior)
@@ -84,7 +87,7 @@ OPS = {"normalize": _normalize, "record_scale_event": _record,
        "default_behavior": _default_behavior}
 
 
-def run(case: Mapping[str, Any]) -> Outcome:
+def run(case: Mapping[str, Any]) -> CaseResult:
     op = t.need(case, "op", str, "")
     if op not in OPS:
         raise t.CaseFormatError("op", f"unsupported op {op!r}")

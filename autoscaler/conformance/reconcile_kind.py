@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from algorithms.decide import Decision, decide, rescale_failed
+from algorithms.decide import decide
 from algorithms.errors import SpecError
 from algorithms.observation import (
     ExternalMetricData,
@@ -16,10 +17,13 @@ from algorithms.observation import (
     PodsMetricData,
     ScaleObservation,
 )
+from algorithms.plan import Failed, NotAttempted, Outcome, Written, settle
 from algorithms.spec import HorizontalPodAutoscalerSpec, MetricSpec
 from algorithms.spec_codec import parse_spec
+from algorithms.state import ControllerState
+from algorithms.status import HPAStatus
 from autoscaler.conformance import translate as t
-from autoscaler.conformance.result import Outcome
+from autoscaler.conformance.result import CaseResult
 from autoscaler.status_codec import status_from_dict
 
 _API_DOWN = "the server is currently unable to handle the request"
@@ -70,6 +74,11 @@ def _metric_data(case: Mapping[str, Any], metric: MetricSpec) -> MetricData:
     return MetricUnavailable(f"unknown metric source type {metric.type!r}")
 
 
+def stored_status(case: Mapping[str, Any]) -> HPAStatus:
+    hpa = t.need(case, "hpa", dict, "")
+    return status_from_dict(hpa.get("status"), lambda v: t.optional_time(v, "hpa.status"))
+
+
 def observe(case: Mapping[str, Any]) -> tuple[HorizontalPodAutoscalerSpec, Observation]:
     hpa = t.need(case, "hpa", dict, "")
     spec = _spec(hpa)
@@ -86,37 +95,40 @@ def observe(case: Mapping[str, Any]) -> tuple[HorizontalPodAutoscalerSpec, Obser
     observation = Observation(
         scale=scale, pods=t.pods(t.need(case, "pods", list, "")),
         metrics=tuple(_metric_data(case, m) for m in spec.metrics),
-        status=status_from_dict(hpa.get("status"), lambda v: t.optional_time(v, "hpa.status")),
         generation=metadata.get("generation"),
         scale_error="scale subresource unavailable", other_selectors=others)
     return spec, observation
 
 
-def run(case: Mapping[str, Any]) -> Outcome:
+def run(case: Mapping[str, Any]) -> CaseResult:
     spec, observation = observe(case)
     now = float(t.need(case, "now", (int, float), ""))
-    decision = decide(spec, observation, t.history(t.need(case, "history", dict, "")), now,
-                      t.controller_config(case.get("controller")))
-    scale_raw = case["scale"]
-    update = scale_raw.get("update", "ok")
-    if decision.rescale and update == "error":
-        decision = rescale_failed(decision, "the server rejected the update", now)
+    previous = stored_status(case)
+    state = replace(t.history(t.need(case, "history", dict, "")), status=previous)
+    plan = decide(spec, observation, state, now, t.controller_config(case.get("controller")))
+    outcome: Outcome = NotAttempted()
+    if plan.rescale:
+        update = case["scale"].get("update", "ok")
+        outcome = Failed("the server rejected the update") if update == "error" else Written()
+    after = settle(plan, outcome, now)
     expect = t.need(case, "expect", dict, "")
-    got = _got(decision, expect)
+    got = _got(after, isinstance(outcome, Written), previous)
     mismatched = {k for k in expect if got.get(k) != expect[k]}
-    return Outcome(not mismatched, str({k: expect[k] for k in sorted(mismatched)}),
-                   str({k: got.get(k) for k in sorted(mismatched)}))
+    return CaseResult(not mismatched, str({k: expect[k] for k in sorted(mismatched)}),
+                       str({k: got.get(k) for k in sorted(mismatched)}))
 
 
-def _got(decision: Decision, expect: Mapping[str, Any]) -> dict[str, Any]:
+def _got(state: ControllerState, written: bool, previous: HPAStatus) -> dict[str, Any]:
+    status = state.status
     got: dict[str, Any] = {
-        "desired_replicas": decision.status.desired_replicas,
-        "scale_updated": decision.rescale,
+        "desired_replicas": status.desired_replicas,
+        "scale_updated": written,
         "conditions": [{"type": c.type, "status": c.status, "reason": c.reason}
-                       for c in decision.status.conditions],
-        "status_write": decision.status_changed,
+                       for c in status.conditions],
+        # Upstream writes the status only when it differs (semantic equality).
+        "status_write": status != previous,
     }
-    for metric in decision.status.current_metrics:
+    for metric in status.current_metrics:
         if metric.type == "Resource" and metric.name == "cpu":
             got["cpu_utilization"] = metric.current.average_utilization
             break

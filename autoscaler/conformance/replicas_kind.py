@@ -16,7 +16,7 @@ from algorithms.observation import (
 )
 from algorithms.spec_codec import parse_metric
 from autoscaler.conformance import translate as t
-from autoscaler.conformance.result import Outcome
+from autoscaler.conformance.result import CaseResult
 
 
 def metric_data(case: Mapping[str, Any], metric_type: str) -> MetricData:
@@ -37,7 +37,7 @@ def metric_data(case: Mapping[str, Any], metric_type: str) -> MetricData:
     raise t.CaseFormatError("metric.type", f"unsupported metric type {metric_type!r}")
 
 
-def run(case: Mapping[str, Any]) -> Outcome:
+def run(case: Mapping[str, Any]) -> CaseResult:
     try:
         metric = parse_metric(t.need(case, "metric", dict, ""), "metric")
     except SpecError as exc:
@@ -53,9 +53,9 @@ def run(case: Mapping[str, Any]) -> Outcome:
     if expect.get("error"):
         got = (f"error ({result.failure_message})" if result.failed
                else f"replicas={result.replicas}")
-        return Outcome(result.failed, "error", got)
+        return CaseResult(result.failed, "error", got)
     if result.failed:
-        return Outcome(False, _expected(expect), f"error: {result.failure_message}")
+        return CaseResult(False, _expected(expect), f"error: {result.failure_message}")
     current_status = result.status.current
     raw = (current_status.average_value_milli if current_status.average_value_milli is not None
            else current_status.value_milli)
@@ -69,7 +69,7 @@ def run(case: Mapping[str, Any]) -> Outcome:
     ok = got_fields["replicas"] == want["replicas"] and (
         want["utilization"] is None or got_fields["utilization"] == want["utilization"]) and (
         want["raw_value_milli"] is None or got_fields["raw_value_milli"] == want["raw_value_milli"])
-    return Outcome(ok, _fmt(want), _fmt(got_fields))
+    return CaseResult(ok, _fmt(want), _fmt(got_fields))
 
 
 def _expected(expect: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Outcome of one conformance case."""
+"""CaseResult of one conformance case."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class CaseResult:
     passed: bool
     expected: str
     got: str

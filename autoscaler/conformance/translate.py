@@ -10,16 +10,18 @@ from algorithms.config import ControllerConfig, FeatureGates
 from algorithms.defaults import default_behavior
 from algorithms.errors import SpecError
 from algorithms.goints import ZERO_TIME
-from algorithms.history import History, ScaleEvent, TimestampedRecommendation
+from algorithms.history import ScaleEvent, TimestampedRecommendation
 from algorithms.observation import PodResourceUsage, ResourceMetricsData
 from algorithms.pods import ContainerInfo, PodInfo, ReadinessRules
 from algorithms.quantity import QuantityError, milli_value
 from algorithms.replicas import Tolerances
 from algorithms.spec import HorizontalPodAutoscalerBehavior
 from algorithms.spec_codec import parse_behavior
+from algorithms.state import ControllerState
+from autoscaler.errors import InputError
 
 
-class CaseFormatError(ValueError):
+class CaseFormatError(InputError):
     """A case does not follow FORMAT.md; `field` is the JSON path inside the case."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -134,9 +136,10 @@ def readiness(controller: Mapping[str, Any]) -> ReadinessRules:
             "controller.delay_of_initial_readiness_status")))
 
 
-def history(raw: Any, path: str = "history") -> History:
+def history(raw: Any, path: str = "history") -> ControllerState:
+    """The case's controller memory (recommendations and scale events; no status)."""
     if raw is None:
-        return History(recommendations=None)
+        return ControllerState(recommendations=None)
     check(raw, dict, path)
     recs_raw = raw.get("recommendations")
     recs = None if recs_raw is None else tuple(
@@ -144,11 +147,11 @@ def history(raw: Any, path: str = "history") -> History:
                                   float(need(r, "timestamp", (int, float),
                                              f"{path}.recommendations[{i}]")))
         for i, r in enumerate(check(recs_raw, list, f"{path}.recommendations")))
-    return History(recommendations=recs,
-                   scale_up_events=_events(raw.get("scale_up_events", []),
-                                           f"{path}.scale_up_events"),
-                   scale_down_events=_events(raw.get("scale_down_events", []),
-                                             f"{path}.scale_down_events"))
+    return ControllerState(recommendations=recs,
+                           scale_up_events=_events(raw.get("scale_up_events", []),
+                                                   f"{path}.scale_up_events"),
+                           scale_down_events=_events(raw.get("scale_down_events", []),
+                                                     f"{path}.scale_down_events"))
 
 
 def _events(raw: Any, path: str) -> tuple[ScaleEvent, ...]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from algorithms.decide import Decision
+from algorithms.plan import Plan
 from algorithms.quantity import format_milli
-from algorithms.status import MetricStatus
+from algorithms.status import HPAStatus, MetricStatus
 
 
 def current_value(status: MetricStatus) -> str:
@@ -22,9 +22,9 @@ def current_value(status: MetricStatus) -> str:
     return "<unknown>" if milli is None else format_milli(milli, current.binary)
 
 
-def limiting_stage(decision: Decision) -> str:
+def limiting_stage(plan: Plan) -> str:
     """Which stage moved the answer away from the max across metrics (if any)."""
-    normalized = decision.normalized
+    normalized = plan.normalized
     if normalized is None:
         return "none"
     proposal = normalized.stabilized.reason
@@ -35,10 +35,12 @@ def limiting_stage(decision: Decision) -> str:
     return "none"
 
 
-def explain(decision: Decision, dry_run: bool, sources: tuple[str, ...] = ()
+def explain(plan: Plan, outcome: str, dry_run: bool, sources: tuple[str, ...] = ()
             ) -> dict[str, Any]:
+    """`outcome` says what happened to the plan: "written", "failed: ...", "dry run",
+    "not attempted: ...", or "" when no write was due."""
     metrics = []
-    for index, result in enumerate(decision.metric_results):
+    for index, result in enumerate(plan.metric_results):
         entry: dict[str, Any] = {"metric": result.metric_name or result.status.type}
         if index < len(sources):
             entry["source"] = sources[index]
@@ -47,24 +49,24 @@ def explain(decision: Decision, dry_run: bool, sources: tuple[str, ...] = ()
         else:
             entry.update(proposal=result.replicas, current=current_value(result.status))
         metrics.append(entry)
-    normalized = decision.normalized
+    normalized = plan.normalized
     stages: dict[str, Any] = {}
     if normalized is not None:
         stages = {"stabilized": normalized.stabilized.replicas,
                   "stabilization": normalized.stabilized.reason,
                   "limited": normalized.limited.replicas,
                   "limit": normalized.limited.reason}
-    return {"currentReplicas": decision.current_replicas,
-            "desiredReplicas": decision.desired_replicas,
-            "rescale": decision.rescale, "dryRun": dry_run, "reason": decision.reason,
-            "error": decision.error, "metrics": metrics, "stages": stages,
-            "limitedBy": limiting_stage(decision)}
+    return {"currentReplicas": plan.current_replicas,
+            "desiredReplicas": plan.target_replicas,
+            "rescale": plan.rescale, "outcome": outcome, "dryRun": dry_run,
+            "reason": plan.reason, "error": plan.error, "metrics": metrics, "stages": stages,
+            "limitedBy": limiting_stage(plan)}
 
 
-def targets(decision: Decision, spec_targets: list[str]) -> str:
+def targets(status: HPAStatus, spec_targets: list[str]) -> str:
     """`kubectl get hpa` TARGETS: current/target per metric, comma separated."""
     shown = []
-    statuses = decision.status.current_metrics
+    statuses = status.current_metrics
     for index, target in enumerate(spec_targets):
         value = current_value(statuses[index]) if index < len(statuses) and \
             statuses[index].type else "<unknown>"

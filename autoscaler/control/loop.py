@@ -1,11 +1,21 @@
-"""The control loop: which autoscalers are due, one clock read per pass, bounded workers.
+"""The control loop: which autoscalers are due, one clock read per pass, bounded workers,
+retry and backoff.
 
 Each autoscaler is synced every `sync_period_seconds` (its own `spec.syncPeriodSeconds` or
 the flag), plus a deterministic per-autoscaler jitter of up to 10 % of the period so ten
 thousand autoscalers do not all hit the API server in the same second. A pass reads the
-clock once, creates one metrics.k8s.io cache (one LIST per namespace), and runs the due
-autoscalers on at most `workers` threads. SIGTERM sets `stop`: the pass in flight finishes
-and `run` returns.
+clock once (rounded to microseconds: what the persisted state can carry exactly), creates
+one metrics.k8s.io cache (one LIST per namespace), and runs the due autoscalers on at most
+`workers` threads. SIGTERM sets `stop`: the pass in flight finishes and `run` returns.
+
+Failures of a pass (`PassResult.failure`, classified by `autoscaler.errors`):
+* transient (5xx, timeouts, dropped or refused connections): the next pass comes at the
+  usual period, or later when the server sent `Retry-After`;
+* permanent (403, 404, malformed objects): the key is *parked*: it backs off doubling the
+  period per consecutive failure up to `PARK_MAX_PERIODS` periods, and is retried at once
+  when its spec changes (a fix usually is a spec or RBAC change);
+* a crash of the reconcile itself (a bug): logged with the error text and traceback, the
+  key counts as failed permanently (so a bug cannot turn into a hot loop).
 """
 
 from __future__ import annotations
@@ -20,12 +30,15 @@ from dataclasses import dataclass, field
 import structlog
 
 from autoscaler.clock import Clock
-from autoscaler.daemon.metric_sources import ResourceMetrics
-from autoscaler.daemon.reconcile import PassResult, Reconciler
-from autoscaler.daemon.server import DaemonMetrics
+from autoscaler.control.metric_sources import ResourceMetrics
+from autoscaler.control.reconcile import PassResult, Reconciler
+from autoscaler.control.server import DaemonMetrics
+from autoscaler.errors import AutoscalerError, PermanentError, TransientError
 from autoscaler.specs.model import ManagedSpec
 
 log = structlog.get_logger("autoscaler.loop")
+
+PARK_MAX_PERIODS = 10
 
 
 def jitter_seconds(key: str, period: float) -> float:
@@ -44,6 +57,24 @@ def duplicate_targets(specs: list[ManagedSpec]) -> dict[str, tuple[str, ...]]:
 
 
 @dataclass
+class Backoff:
+    """Consecutive permanent failures of one key, and the spec generation they were seen at."""
+
+    failures: int
+    generation: int | None
+
+
+def next_delay(period: float, failure: AutoscalerError | None, backoff: Backoff | None
+               ) -> float:
+    """Seconds until the key's next pass (before jitter)."""
+    if isinstance(failure, TransientError) and failure.retry_after_seconds is not None:
+        return max(period, failure.retry_after_seconds)
+    if backoff is None:
+        return period
+    return period * min(2.0 ** (backoff.failures - 1), PARK_MAX_PERIODS)
+
+
+@dataclass
 class Loop:
     reconciler: Reconciler
     specs: Callable[[], Iterable[ManagedSpec]]
@@ -54,50 +85,83 @@ class Loop:
     metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
     stop: threading.Event = field(default_factory=threading.Event)
     next_due: dict[str, float] = field(default_factory=dict)
+    parked: dict[str, Backoff] = field(default_factory=dict)
     last_pass: float | None = None
 
     def period(self, managed: ManagedSpec) -> float:
         return managed.sync_period_seconds or self.sync_period_seconds
 
     def run_pass(self) -> list[PassResult]:
-        now = self.clock.now()
+        now = round(self.clock.now(), 6)
         current = list(self.specs())
         keys = {m.key for m in current}
         for gone in set(self.next_due) - keys:
             self.next_due.pop(gone, None)
+            self.parked.pop(gone, None)
             self.reconciler.forget(gone)
-        self.reconciler.duplicates = duplicate_targets(current)
-        due = [m for m in current if self.next_due.get(m.key, now) <= now]
+        self.reconciler.recorder.duplicates = duplicate_targets(current)
+        due = [m for m in current if self._due(m, now)]
         self.metrics.invalid.set(sum(1 for m in current if m.spec is None))
         if not due:
             return []
         metrics = self.metrics_pass()
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
             results = list(pool.map(lambda m: self._one(m, metrics, now), due))
-        for managed in due:
-            period = self.period(managed)
-            self.next_due[managed.key] = now + period + jitter_seconds(managed.key, period)
+        for managed, result in zip(due, results, strict=True):
+            self._schedule(managed, result, now)
         self.metrics.passes.inc()
         self.last_pass = now
         return results
+
+    def _due(self, managed: ManagedSpec, now: float) -> bool:
+        backoff = self.parked.get(managed.key)
+        if backoff is not None and backoff.generation != managed.generation:
+            self.parked.pop(managed.key)  # the spec changed: try it at once
+            return True
+        return self.next_due.get(managed.key, now) <= now
+
+    def _schedule(self, managed: ManagedSpec, result: PassResult, now: float) -> None:
+        failure = result.failure
+        backoff = self.parked.get(managed.key)
+        if isinstance(failure, PermanentError):
+            failures = backoff.failures + 1 if backoff is not None else 1
+            backoff = self.parked[managed.key] = Backoff(failures, managed.generation)
+            log.warning("parked", autoscaler=managed.key, failures=failures,
+                        retry_in_seconds=next_delay(self.period(managed), failure, backoff),
+                        error=str(failure))
+        elif backoff is not None:
+            self.parked.pop(managed.key)
+            backoff = None
+            log.info("unparked", autoscaler=managed.key)
+        self.metrics.parked.set(len(self.parked))
+        period = self.period(managed)
+        self.next_due[managed.key] = (now + next_delay(period, failure, backoff)
+                                      + jitter_seconds(managed.key, period))
 
     def _one(self, managed: ManagedSpec, metrics: ResourceMetrics, now: float) -> PassResult:
         started = time.perf_counter()
         try:
             result = self.reconciler.reconcile(managed, metrics, now)
-        except Exception as exc:
-            log.exception("reconcile failed", autoscaler=managed.key)
-            self.metrics.api_errors.labels(kind=type(exc).__name__).inc()
-            return PassResult(managed.key, None, False, False, (str(exc),))
+        except Exception as exc:  # a bug: report it whole, keep the other autoscalers going
+            log.exception("reconcile crashed", autoscaler=managed.key,
+                          error=f"{type(exc).__name__}: {exc}")
+            self.metrics.api_errors.labels(kind="crash").inc()
+            self.reconciler.remember(managed.key).healthy = False
+            return PassResult(managed.key, failure=PermanentError(f"reconcile crashed: "
+                                                                  f"{type(exc).__name__}: "
+                                                                  f"{exc}"),
+                              errors=(str(exc),))
         finally:
             self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
-        decision = result.decision
-        if decision is not None:
+        if result.failure is not None:
+            self.metrics.api_errors.labels(kind=type(result.failure).__name__).inc()
+        plan, state = result.plan, result.state
+        if plan is not None and state is not None and plan.current_replicas is not None:
             labels = {"namespace": managed.namespace, "name": managed.name}
-            self.metrics.desired.labels(**labels).set(decision.status.desired_replicas)
-            self.metrics.current.labels(**labels).set(decision.current_replicas)
-            outcome = decision.reason if decision.rescale else next(
-                (c.reason for c in decision.status.conditions if c.type == "AbleToScale"), "")
+            self.metrics.desired.labels(**labels).set(state.status.desired_replicas)
+            self.metrics.current.labels(**labels).set(plan.current_replicas)
+            outcome = plan.reason if plan.rescale else next(
+                (c.reason for c in state.status.conditions if c.type == "AbleToScale"), "")
             self.metrics.decisions.labels(reason=outcome or "none").inc()
         return result
 

@@ -1,42 +1,42 @@
-"""One pass for one autoscaler: observe -> decide -> act -> record.
+"""One pass for one autoscaler: observe -> decide -> act -> settle -> record.
 
-Observe: GET the scale, the target's pods from the watch cache, and each metric (resource
-metrics from the pass-wide metrics.k8s.io LIST of the namespace). Decide: the pure
-`algorithms.decide`. Act: PUT the scale (skipped in dry-run), or `rescale_failed` when the
-write fails. Record: status (with the history, so a restart keeps the stabilization
-windows), upstream-style Events, and a structured log line with the explanation.
+Observe: GET the scale, the target's pods from the watch cache, each metric. Decide: the
+pure `algorithms.decide` on the autoscaler's `ControllerState`. Act: announce the write
+(write-ahead save), then PUT the scale, unless dry-run or another controller is the writer.
+Settle: `algorithms.plan.settle` with the outcome. Record: Events, a log line, the state
+(saved by its source's store when `must_save` says a future decision could depend on it).
+
+Two kinds of dry run: `--dry-run` (a shadow daemon, e.g. from a laptop) writes nothing at
+all; `spec.dryRun` on one autoscaler never touches its target but reports like a live one:
+status (AbleToScale=True DryRun, desiredReplicas = the size it would set) and Events.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 
 from algorithms.config import ControllerConfig
-from algorithms.decide import Decision, decide, rescale_failed
-from algorithms.history import History
+from algorithms.decide import decide
 from algorithms.labels import SelectorError, parse_selector
-from algorithms.observation import Observation, ScaleObservation
+from algorithms.observation import MetricUnavailable, Observation, ScaleObservation
+from algorithms.plan import DryRun, Failed, NotAttempted, Outcome, Plan, Written, settle
+from algorithms.plan import write_ahead as announce
 from algorithms.pods import PodInfo
 from algorithms.spec import HorizontalPodAutoscalerSpec
-from algorithms.status import FALSE, SCALING_ACTIVE, TRUE, HPAStatus, set_condition
-from autoscaler.daemon.explain import explain, targets
-from autoscaler.daemon.metric_sources import PrometheusLike, ResourceMetrics, fetch
-from autoscaler.daemon.safety import check
-from autoscaler.errors import AutoscalerError, TransientError
-from autoscaler.kube.convert import format_time
+from algorithms.state import ControllerState, resolve_pending, restore
+from autoscaler.control.metric_sources import PrometheusLike, ResourceMetrics, fetch
+from autoscaler.control.record import Recorder, outcome_text
+from autoscaler.control.stores import StateStore
+from autoscaler.errors import AutoscalerError, InputError, StandbyError
 from autoscaler.kube.scale import ScaleRead
-from autoscaler.specs.model import CRD, ManagedSpec
-from autoscaler.specs.parse import history_to_dict
-from autoscaler.status_codec import status_to_dict
+from autoscaler.specs.model import ManagedSpec
 
 log = structlog.get_logger("autoscaler.reconcile")
-
-ADVISORY_CONDITIONS = ("TrafficSpreading", "SelectorExclusive", "SingleOwner")
 
 
 class ScaleApi(Protocol):
@@ -49,96 +49,50 @@ class PodSource(Protocol):
     def pods(self, namespace: str, selector: Any = None) -> tuple[PodInfo, ...]: ...
 
 
-class StatusSink(Protocol):
-    def patch_status(self, managed: ManagedSpec, status: dict[str, Any]) -> None: ...
-
-
-class HistoryStore(Protocol):
-    def load(self, key: str) -> History | None: ...
-
-    def save(self, key: str, history: History) -> None: ...
-
-
-class EventSink(Protocol):
-    def record(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
-               now: float) -> None: ...
-
-
 @dataclass
 class Memory:
-    """What the daemon keeps per autoscaler between passes (for CRs it is also persisted)."""
+    """What the daemon keeps per autoscaler between passes."""
 
-    status: HPAStatus = field(default_factory=HPAStatus)
-    history: History = field(default_factory=History)
+    state: ControllerState | None = None  # None until loaded from the store
+    saved: ControllerState | None = None  # what the store holds, as far as we know
     selector: str = ""
     invalid_reported: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # where each metric's data came from, last pass
+    healthy: bool | None = None  # the last pass computed a proposal from valid metrics
 
 
 @dataclass(frozen=True)
 class PassResult:
     key: str
-    decision: Decision | None
-    wrote_scale: bool
-    dry_run: bool
+    plan: Plan | None = None
+    outcome: Outcome | None = None
+    state: ControllerState | None = None  # after the pass
+    dry_run: bool = False
+    failure: AutoscalerError | None = None  # for the loop's retry and backoff
     errors: tuple[str, ...] = ()
 
-
-def spec_targets(spec: HorizontalPodAutoscalerSpec) -> list[str]:
-    out = []
-    for metric in spec.metrics:
-        source = (metric.resource or metric.container_resource or metric.pods
-                  or metric.object or metric.external)
-        target = getattr(source, "target", None)
-        if target is None:
-            out.append("<unknown>")
-        elif target.average_utilization is not None:
-            out.append(f"{target.average_utilization}%")
-        else:
-            quantity = target.average_value or target.value
-            out.append(quantity.text if quantity is not None else "<unknown>")
-    return out
+    @property
+    def wrote_scale(self) -> bool:
+        return isinstance(self.outcome, Written)
 
 
 @dataclass
 class Reconciler:
     scale: ScaleApi
     pods: PodSource
-    events: EventSink
-    statuses: StatusSink
+    stores: Mapping[str, StateStore]  # by spec source: where each keeps its state
+    recorder: Recorder
     config: ControllerConfig = field(default_factory=ControllerConfig)
     dry_run: bool = False
-    on_decision: Callable[[ManagedSpec, Decision, bool], None] | None = None
-    history_store: HistoryStore | None = None  # for sources without a status of their own
     prometheus: PrometheusLike | None = None
+    sync_period_seconds: float = 15.0
     memory: dict[str, Memory] = field(default_factory=dict)
-    # Set by the loop each pass: autoscaler key -> other autoscalers on the same workload.
-    duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Workers reconcile different autoscalers concurrently; `memory` is shared between them.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def remember(self, managed: ManagedSpec) -> Memory:
+    def remember(self, key: str) -> Memory:
         with self._lock:
-            memory = self.memory.get(managed.key)
-            if memory is None:
-                # First sight: a CR brings its persisted status and history (restart-safe).
-                memory = Memory(status=managed.status,
-                                history=self._stored_history(managed) or managed.history)
-                self.memory[managed.key] = memory
-            elif (managed.source == CRD and managed.status.conditions
-                  and not memory.status.conditions):
-                memory.status = managed.status
-            return memory
-
-    def _stored_history(self, managed: ManagedSpec) -> History | None:
-        if managed.source == CRD or self.history_store is None:
-            return None
-        try:
-            return self.history_store.load(managed.key)
-        except AutoscalerError as exc:
-            log.warning("history not loaded; starting empty", autoscaler=managed.key,
-                        error=str(exc))
-            return None
+            return self.memory.setdefault(key, Memory())
 
     def forget(self, key: str) -> None:
         with self._lock:
@@ -154,42 +108,80 @@ class Reconciler:
 
     def reconcile(self, managed: ManagedSpec, metrics: ResourceMetrics, now: float
                   ) -> PassResult:
-        memory = self.remember(managed)
+        memory = self.remember(managed.key)
         dry_run = self.dry_run or managed.dry_run
         if managed.spec is None:
             return self._invalid(managed, memory, now)
         spec = managed.spec
-        try:
-            read: ScaleRead | None = self.scale.get(managed.namespace, spec.scale_target_ref)
-        except AutoscalerError as exc:
-            read, scale_error = None, str(exc)
-        else:
-            scale_error = ""
+        store = self.stores[managed.source]
+        read, scale_error = self._read_scale(managed, spec)
+        if memory.state is None or not store.owns(managed, now):
+            failure = self._load(managed, memory, store, read, now)
+            if failure is not None:
+                return PassResult(managed.key, dry_run=dry_run, failure=failure,
+                                  errors=(str(failure),))
+        state = memory.state or ControllerState()
+        if state.pending_scale is not None and read is not None:
+            # Loaded while the scale was unreadable: resolve the announced write now.
+            state = resolve_pending(state, read.observation.spec_replicas).state
         observation = self._observe(managed, spec, read, scale_error, memory, metrics, now)
-        decision = decide(spec, observation, memory.history, now, self.config)
-        wrote = False
-        if decision.rescale and read is not None and not dry_run:
-            try:
-                self.scale.update(managed.namespace, spec.scale_target_ref, read,
-                                  decision.desired_replicas)
-                wrote = True
-            except AutoscalerError as exc:
-                decision = rescale_failed(decision, str(exc), now)
-                self._event(managed, "Warning", "FailedRescale",
-                            f"New size: {decision.status.desired_replicas}; reason: "
-                            f"{decision.reason}; error: {exc}", now)
-        if dry_run and decision.rescale:
-            # Shadow mode: what would have happened is reported, nothing is kept as if done.
-            decision = replace(decision, history=decision.pre_event_history)
-        decision = self._safety(managed, spec, observation.pods, decision, now)
-        self._record(managed, memory, decision, wrote, dry_run, now)
-        return PassResult(managed.key, decision, wrote, dry_run)
+        plan = decide(spec, observation, state, now, self.config)
+        outcome, failure = self._act(managed, spec, plan, read, dry_run, store, memory)
+        settled = self.recorder.safety(managed, spec, observation.pods, settle(plan, outcome,
+                                                                                 now), now)
+        memory.state = settled
+        memory.healthy = plan.current_replicas is not None and any(
+            not r.failed for r in plan.metric_results)
+        self.recorder.report(managed, spec, plan, outcome, settled, memory.sources, dry_run,
+                             now)
+        self._save(managed, memory, store, settled, self.recorder.status_report(
+            managed, spec, plan, outcome, settled, memory.sources, dry_run))
+        if failure is None and isinstance(scale_error, AutoscalerError):
+            failure = scale_error
+        return PassResult(managed.key, plan, outcome, settled, dry_run, failure,
+                          tuple(e for e in (plan.error, *_failed(outcome)) if e))
+
+    def _read_scale(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec
+                    ) -> tuple[ScaleRead | None, AutoscalerError | None]:
+        try:
+            return self.scale.get(managed.namespace, spec.scale_target_ref), None
+        except AutoscalerError as exc:
+            return None, exc
+
+    def _load(self, managed: ManagedSpec, memory: Memory, store: StateStore,
+              read: ScaleRead | None, now: float) -> AutoscalerError | None:
+        """Load the persisted state and continue from it (`algorithms.state.restore`).
+        Unreachable store: no pass (retried); unusable state: start without memory, like
+        upstream after a restart, and say so."""
+        try:
+            loaded = store.load(managed)
+        except InputError as exc:
+            log.warning("persisted state unusable; starting without memory",
+                        autoscaler=managed.key, error=str(exc))
+            loaded = None
+        except AutoscalerError as exc:
+            log.warning("state not loaded; retried next pass", autoscaler=managed.key,
+                        error=str(exc))
+            return exc
+        memory.saved = None  # the first pass after a load always saves
+        if loaded is None:
+            memory.state = None
+            return None
+        current = None if read is None else read.observation.spec_replicas
+        restored = restore(loaded, now, current,
+                           managed.sync_period_seconds or self.sync_period_seconds)
+        if restored.seeded or restored.pending:
+            log.info("state restored", autoscaler=managed.key, observed_at=loaded.observed_at,
+                     seeded=list(restored.seeded), pending_write=restored.pending)
+        memory.state = restored.state
+        return None
 
     def _observe(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec,
-                 read: ScaleRead | None, scale_error: str, memory: Memory,
+                 read: ScaleRead | None, scale_error: AutoscalerError | None, memory: Memory,
                  metrics: ResourceMetrics, now: float) -> Observation:
         scale: ScaleObservation | None = None if read is None else read.observation
         pods: tuple[PodInfo, ...] = ()
+        pods_error = ""
         if scale is not None:
             memory.selector = scale.selector
             try:
@@ -197,94 +189,65 @@ class Reconciler:
             except SelectorError:
                 selector = None  # decide reports InvalidSelector itself
             if selector is not None:
-                pods = self.pods.pods(managed.namespace, selector)
+                try:
+                    pods = self.pods.pods(managed.namespace, selector)
+                except AutoscalerError as exc:
+                    pods_error = ("unable to get pods while calculating replica count: "
+                                  f"{exc}")
         names = sorted(p.name for p in pods)
         fetched = [fetch(metric, managed, names, scale.selector if scale else "", metrics,
                          self.prometheus, now) for metric in spec.metrics]
         memory.sources = tuple(f.source for f in fetched)
-        return Observation(scale=scale, pods=pods, metrics=tuple(f.data for f in fetched),
-                           status=memory.status, generation=managed.generation,
-                           scale_error=scale_error,
+        data = tuple(MetricUnavailable(pods_error) if pods_error else f.data for f in fetched)
+        return Observation(scale=scale, pods=pods, metrics=data,
+                           generation=managed.generation,
+                           scale_error=str(scale_error or ""),
                            other_selectors=self.other_selectors(managed))
 
-    def _record(self, managed: ManagedSpec, memory: Memory, decision: Decision, wrote: bool,
-                dry_run: bool, now: float) -> None:
-        memory.history = decision.history
-        previous = memory.status
-        memory.status = decision.status
-        spec = managed.spec
-        assert spec is not None
-        explanation = explain(decision, dry_run, memory.sources)
-        if wrote:
-            self._event(managed, "Normal", "SuccessfulRescale",
-                        f"New size: {decision.desired_replicas}; reason: {decision.reason}", now)
-            if managed.source != CRD and self.history_store is not None:
-                try:
-                    self.history_store.save(managed.key, decision.history)
-                except AutoscalerError as exc:
-                    log.warning("history not saved", autoscaler=managed.key, error=str(exc))
-        log.info("decision", autoscaler=managed.key, reference=managed.reference,
-                 targets=targets(decision, spec_targets(spec)), **explanation)
-        if self.on_decision is not None:
-            self.on_decision(managed, decision, dry_run)
-        if managed.source == CRD and (decision.status != previous or wrote):
-            body = status_to_dict(decision.status, format_time)
-            body.update(reference=managed.reference,
-                        targets=targets(decision, spec_targets(spec)),
-                        history=history_to_dict(decision.history), explanation=explanation)
-            self._status(managed, body)
-
-    def _safety(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec,
-                pods: tuple[PodInfo, ...], decision: Decision, now: float) -> Decision:
-        """Advisory conditions (see safety.py): set False with a Warning event while the
-        problem lasts, back to True once it is gone."""
-        findings = {f.condition: f for f in check(spec.scale_target_ref, pods,
-                                                  self.duplicates.get(managed.key, ()))}
-        conditions = decision.status.conditions
-        for condition_type in ADVISORY_CONDITIONS:
-            finding = findings.get(condition_type)
-            if finding is not None:
-                conditions = set_condition(conditions, condition_type, FALSE, finding.reason,
-                                           finding.message, now)
-                self._event(managed, "Warning", finding.reason, finding.message, now)
-            elif any(c.type == condition_type for c in conditions):
-                conditions = set_condition(conditions, condition_type, TRUE, "Resolved",
-                                           "the problem reported earlier is gone", now)
-        if conditions == decision.status.conditions:
-            return decision
-        return replace(decision, status=replace(decision.status, conditions=conditions))
-
-    def _invalid(self, managed: ManagedSpec, memory: Memory, now: float) -> PassResult:
-        message = "; ".join(managed.errors)
-        if memory.invalid_reported != managed.errors:
-            memory.invalid_reported = managed.errors
-            log.warning("invalid spec", autoscaler=managed.key, origin=managed.origin,
-                        errors=list(managed.errors))
-            self._event(managed, "Warning", "InvalidSpec", message, now)
-            if managed.source == CRD:
-                conditions = set_condition(memory.status.conditions, SCALING_ACTIVE, FALSE,
-                                           "InvalidSpec", f"the spec is invalid: {message}", now)
-                memory.status = replace(memory.status, conditions=conditions)
-                self._status(managed, status_to_dict(memory.status, format_time))
-        return PassResult(managed.key, None, False, self.dry_run, managed.errors)
-
-    def _event(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
-               now: float) -> None:
-        if self.dry_run or managed.dry_run:
-            return  # dry-run never writes to the cluster, events included
+    def _act(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec, plan: Plan,
+             read: ScaleRead | None, dry_run: bool, store: StateStore, memory: Memory
+             ) -> tuple[Outcome, AutoscalerError | None]:
+        if not plan.rescale or read is None:
+            return NotAttempted(), None
+        if dry_run:
+            return DryRun(), None
+        if not self.dry_run:
+            # Write-ahead: a crash between the write and the state save must not lose the
+            # scale event (policy budgets). If the announcement fails we still act, like
+            # upstream (which never persists); the save after the write retries.
+            self._save(managed, memory, store, announce(plan), None)
         try:
-            self.events.record(managed, event_type, reason, message, now)
+            self.scale.update(managed.namespace, spec.scale_target_ref, read,
+                              plan.target_replicas)
+        except StandbyError as exc:
+            return NotAttempted(str(exc)), None
         except AutoscalerError as exc:
-            log.warning("event not recorded", autoscaler=managed.key, reason=reason,
-                        error=str(exc))
+            return Failed(str(exc)), exc
+        return Written(), None
 
-    def _status(self, managed: ManagedSpec, body: dict[str, Any]) -> None:
-        if self.dry_run or managed.dry_run:
+    def _save(self, managed: ManagedSpec, memory: Memory, store: StateStore,
+              state: ControllerState, report: dict[str, Any] | None) -> None:
+        if self.dry_run or not (report is None or store.must_save(memory.saved, state)):
             return
         try:
-            self.statuses.patch_status(managed, body)
-        except TransientError as exc:
-            log.warning("status not written; retried next pass", autoscaler=managed.key,
-                        error=str(exc))
+            store.save(managed, state, report or {})
         except AutoscalerError as exc:
-            log.error("status not written", autoscaler=managed.key, error=str(exc))
+            log.warning("state not saved; retried next pass", autoscaler=managed.key,
+                        error=str(exc))
+            return
+        memory.saved = state
+
+    def _invalid(self, managed: ManagedSpec, memory: Memory, now: float) -> PassResult:
+        if memory.invalid_reported != managed.errors:
+            memory.invalid_reported = managed.errors
+            self.recorder.invalid(managed, now)
+            store = self.stores[managed.source]
+            state = self.recorder.invalid_state(managed, memory.state or managed.state, now)
+            memory.state = state
+            self._save(managed, memory, store, state, {})
+        return PassResult(managed.key, dry_run=self.dry_run, errors=managed.errors)
+
+
+def _failed(outcome: Outcome) -> tuple[str, ...]:
+    return (outcome_text(outcome),) if isinstance(outcome, Failed) else ()
+

@@ -28,6 +28,9 @@ class DaemonMetrics:
                                   ("kind",), registry=self.registry)
         self.passes = Counter("autoscaler_passes_total", "Controller passes",
                               registry=self.registry)
+        self.parked = Gauge("autoscaler_parked_autoscalers",
+                            "Autoscalers backing off after permanent failures",
+                            registry=self.registry)
         self.invalid = Gauge("autoscaler_invalid_specs", "Specs rejected by validation",
                              registry=self.registry)
 

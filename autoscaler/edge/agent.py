@@ -2,19 +2,20 @@
 
 * `LocalCpuMetrics`: pod CPU from the node's own cgroups (no metrics-server: on KubeEdge it
   often cannot reach edge kubelets), sampled once per pass, shaped like metrics.k8s.io;
-* `WriterGate`: one Lease per target (`autoscaler.edge.ownership`): the agent writes a
-  target's scale only while it holds that target's Lease;
-* `JournaledScale`: when the API refuses the write (the edge MetaServer serves reads from
+* `JournalHooks`: when the API refuses the write (the edge MetaServer serves reads from
   its cache but refuses writes while the cloud link is down), the decision goes to the
   fsync'd journal before the error is reported, and the next successful write for that
   target marks it applied ("what happened" is kept). The loop keeps deciding from fresh
   observations every pass, so what is written at reconnect is the latest decision, computed
-  under the spec's behavior rules from the persisted history: never a stale replay.
+  under the spec's behavior rules from the persisted state: never a stale replay.
+* `NodeLocalSpecs`: only the autoscalers whose target has pods on this node.
+
+The writer Lease and the gates over scale, state and Events are in
+`autoscaler.ownership.gate` (the cloud daemon uses the same ones).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -31,14 +32,8 @@ from autoscaler.edge.cgroups import (
     to_resource_metrics,
 )
 from autoscaler.edge.journal import Journal
-from autoscaler.edge.lease import LeaseClient, LeaseKeeper
-from autoscaler.edge.ownership import Candidate
-from autoscaler.errors import AutoscalerError, PermanentError, TransientError
+from autoscaler.errors import AutoscalerError
 from autoscaler.kube.scale import ScaleRead
-
-
-class NotWriterError(PermanentError):
-    """This agent does not hold the target's Lease: the cloud daemon is the writer."""
 
 
 class RateSampler(Protocol):
@@ -75,88 +70,23 @@ class LocalCpuMetrics:
         return data
 
 
-def lease_name(target_key: str) -> str:
-    return f"eas-writer-{hashlib.sha256(target_key.encode()).hexdigest()[:16]}"
-
-
 @dataclass
-class WriterGate:
-    """One LeaseKeeper per target, stepped once per pass."""
+class JournalHooks:
+    """`GatedScale`'s hooks for the edge agent: keep refused wishes, mark them written."""
 
-    make_client: Callable[[str], LeaseClient]
-    candidate: Candidate
-    keepers: dict[str, LeaseKeeper] = field(default_factory=dict)
-    # Targets whose last Lease step failed transiently: the API is unreachable or refuses
-    # writes (MetaServer offline), so nobody can prove ownership now.
-    offline: dict[str, str] = field(default_factory=dict)
+    journal: Journal
 
-    def step(self, target_key: str, now: float, healthy: bool) -> str:
-        keeper = self.keepers.get(target_key)
-        if keeper is None:
-            keeper = LeaseKeeper(self.make_client(lease_name(target_key)), self.candidate)
-            self.keepers[target_key] = keeper
-        try:
-            kind = keeper.step(now, healthy).kind
-        except TransientError as exc:
-            self.offline[target_key] = str(exc)
-            return f"offline: {exc}"  # the grant runs out by itself at the renew deadline
-        except AutoscalerError as exc:
-            self.offline.pop(target_key, None)
-            return f"error: {exc}"
-        self.offline.pop(target_key, None)
-        return kind
+    def offline(self, key: str, now: float, read: ScaleRead, replicas: int, why: str
+                ) -> None:
+        self.journal.record(key, now, read.observation.spec_replicas, replicas,
+                            f"{why}; journaled")
 
-    def may_write(self, target_key: str, now: float) -> bool:
-        keeper = self.keepers.get(target_key)
-        return keeper is not None and keeper.may_write(now)
-
-
-def target_key(namespace: str, ref: Any) -> str:
-    return f"{namespace}/{ref.kind}/{ref.name}"
-
-
-@dataclass
-class JournaledScale:
-    """Scale writes behind the writer Lease; with a journal (the edge agent) refused writes
-    are kept for the reconnect, without one (the cloud daemon) they are just reported."""
-
-    inner: Any  # a ScaleApi
-    journal: Journal | None
-    gate: WriterGate | None
-    now: Callable[[], float]
-
-    def _remember(self, key: str, now: float, read: ScaleRead, replicas: int,
-                  why: str) -> None:
-        if self.journal is not None:
-            self.journal.record(key, now, read.observation.spec_replicas, replicas, why)
-
-    def get(self, namespace: str, ref: Any) -> ScaleRead:
-        read: ScaleRead = self.inner.get(namespace, ref)
-        return read
-
-    def update(self, namespace: str, ref: Any, read: ScaleRead, replicas: int) -> ScaleRead:
-        key = target_key(namespace, ref)
-        now = self.now()
-        if self.gate is not None and not self.gate.may_write(key, now):
-            reason = self.gate.offline.get(key)
-            if reason is None:
-                raise NotWriterError(f"{key}: not the writer (the Lease is held elsewhere "
-                                     "or not yet acquired)")
-            # Offline: ownership cannot be renewed, so nothing is written; the wish is
-            # kept for the reconnect.
-            self._remember(key, now, read, replicas, f"offline, journaled: {reason}")
-            raise TransientError(f"{key}: offline ({reason}); decision journaled")
-        try:
-            written: ScaleRead = self.inner.update(namespace, ref, read, replicas)
-        except TransientError as exc:
-            self._remember(key, now, read, replicas, f"write refused, journaled: {exc}")
-            raise
-        pending = self.journal.pending(key) if self.journal is not None else None
-        if pending is not None and self.journal is not None:
+    def written(self, key: str, now: float, replicas: int) -> None:
+        pending = self.journal.pending(key)
+        if pending is not None:
             self.journal.mark_applied(pending.seq, f"reconnected at {now:.0f}: wrote "
                                                    f"{replicas} (journaled wish was "
                                                    f"{pending.desired_replicas})")
-        return written
 
 
 @dataclass
@@ -187,22 +117,6 @@ def summary_fetcher(url: str, timeout_seconds: float = 5.0) -> Callable[[], Mapp
             document: Mapping[str, Any] = json.loads(response.read())
         return document
     return fetch
-
-
-@dataclass
-class GatedStatuses:
-    """Status writes only by the target's writer: with a cloud daemon and edge agents on one
-    autoscaler, the one holding the Lease reports, the other stays quiet."""
-
-    inner: Any  # a StatusSink
-    gate: WriterGate
-    now: Callable[[], float]
-
-    def patch_status(self, managed: Any, status: dict[str, Any]) -> None:
-        spec = managed.spec
-        if spec is None or self.gate.may_write(target_key(managed.namespace,
-                                                          spec.scale_target_ref), self.now()):
-            self.inner.patch_status(managed, status)
 
 
 @dataclass

@@ -22,30 +22,31 @@ from prometheus_client import Gauge
 from algorithms.labels import SelectorError, parse_selector
 from algorithms.observation import MetricUnavailable
 from autoscaler.clock import Clock, FakeClock, SystemClock
-from autoscaler.daemon.app import DaemonOptions, SpecSources, configure_logging, run_loop
-from autoscaler.daemon.loop import Loop
-from autoscaler.daemon.reconcile import Reconciler
-from autoscaler.daemon.server import DaemonMetrics
+from autoscaler.control.loop import Loop
+from autoscaler.control.reconcile import Reconciler
+from autoscaler.control.record import Recorder
+from autoscaler.control.server import DaemonMetrics
 from autoscaler.edge.agent import (
-    GatedStatuses,
-    JournaledScale,
+    JournalHooks,
     LocalCpuMetrics,
     NodeLocalSpecs,
     RateSampler,
     SummarySampler,
-    WriterGate,
     summary_fetcher,
-    target_key,
 )
 from autoscaler.edge.cgroups import CGROUP_ROOT, CpuSampler
 from autoscaler.edge.journal import Journal
-from autoscaler.edge.lease import LeaseClient
-from autoscaler.edge.ownership import Candidate
-from autoscaler.kube.client import connect
-from autoscaler.kube.history_store import LeaseHistoryStore
+from autoscaler.errors import AutoscalerError
+from autoscaler.kube.client import connect, plain_http
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
-from autoscaler.kube.writer import EventRecorder, StatusWriter
+from autoscaler.kube.writer import EventRecorder
+from autoscaler.ownership.gate import GatedEvents, GatedScale, WriterGate
+from autoscaler.ownership.lease import LeaseClient
+from autoscaler.ownership.rules import Candidate
+from autoscaler.runtime.process import configure_logging, run_loop
+from autoscaler.runtime.specsources import SpecSourceOptions, SpecSources
+from autoscaler.runtime.wiring import gated_stores, state_stores, step_leases, target_of
 from autoscaler.specs.model import ManagedSpec
 
 log = structlog.get_logger("autoscaler.edge")
@@ -80,9 +81,7 @@ class EdgeOptions:
 
 def api_client_for(options: EdgeOptions) -> client.ApiClient:
     if options.metaserver:
-        configuration = client.Configuration()
-        configuration.host = options.metaserver
-        return client.ApiClient(configuration)
+        return plain_http(options.metaserver).api_client
     return connect(options.kubeconfig, in_cluster=None).api_client
 
 
@@ -99,9 +98,8 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
     api = api_client_for(options)
     timeout = options.request_timeout_seconds
     pods = PodCache(api, options.namespaces, node_name=options.node_name)
-    specs = SpecSources(api, DaemonOptions(namespaces=options.namespaces,
-                                           spec_dir=options.spec_dir, crd=options.crd,
-                                           sedna=options.sedna))
+    specs = SpecSources(api, SpecSourceOptions(options.namespaces, options.spec_dir,
+                                               options.crd, options.sedna))
     sampler: RateSampler = CpuSampler(options.cgroup_root)
     if options.stats_url:
         sampler = SummarySampler(summary_fetcher(options.stats_url))
@@ -113,17 +111,21 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
     gate = WriterGate(lambda name: LeaseClient(api, options.lease_namespace, name, timeout),
                       candidate)
     journal = Journal(options.journal)
+    hooks = JournalHooks(journal)
     scale_client = ScaleClient(api, timeout)
     reconciler = Reconciler(
-        scale=JournaledScale(scale_client, journal, gate, clock.now),
-        pods=pods, events=EventRecorder(api, timeout),
-        statuses=GatedStatuses(StatusWriter(api, timeout), gate, clock.now),
-        history_store=LeaseHistoryStore(api, options.lease_namespace, timeout))
+        scale=GatedScale(scale_client, gate, clock.now, hooks.offline, hooks.written),
+        pods=pods,
+        stores=gated_stores(state_stores(api, options.lease_namespace, timeout), gate,
+                            clock.now),
+        recorder=Recorder(GatedEvents(EventRecorder(api, timeout), gate,
+                                      target_of(specs.collect))),
+        sync_period_seconds=options.sync_period_seconds)
 
     def local_pods(namespace: str, selector: str) -> int:
         try:
             return len(pods.pods(namespace, parse_selector(selector)))
-        except SelectorError:
+        except (SelectorError, AutoscalerError):
             return 0
 
     local = NodeLocalSpecs(scale_client, local_pods)
@@ -152,12 +154,9 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
         pending_gauge.set(sum(1 for e in latest.values() if not e.applied))
         journaled_gauge.set(len(entries))
         metrics.begin_pass(now)
-        for managed in node_specs():
-            assert managed.spec is not None
-            key = target_key(managed.namespace, managed.spec.scale_target_ref)
-            # Healthy for this target = we have CPU samples for some of its local pods.
-            healthy = _healthy(metrics, pods, managed.namespace, local.selector(managed.key))
-            log.debug("lease", target=key, action=gate.step(key, now, healthy))
+        # Healthy for a target = we have CPU samples for some of its local pods.
+        step_leases(gate, reconciler, node_specs(), now, lambda managed: _healthy(
+            metrics, pods, managed.namespace, local.selector(managed.key)))
         return metrics
 
     loop = Loop(reconciler=reconciler, specs=node_specs, metrics_pass=begin_pass,
@@ -169,7 +168,7 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
 def _healthy(metrics: LocalCpuMetrics, pods: PodCache, namespace: str, selector: str) -> bool:
     try:
         local = pods.pods(namespace, parse_selector(selector))
-    except SelectorError:
+    except (SelectorError, AutoscalerError):
         return False
     answer = metrics.for_pods(namespace, {p.name for p in local})
     return not isinstance(answer, MetricUnavailable)
@@ -186,7 +185,7 @@ def run_edge(options: EdgeOptions, out: TextIO = sys.stdout) -> int:
     log.info("edge agent starting", node=options.node_name, metaserver=options.metaserver,
              journal=str(options.journal))
     try:
-        run_loop(agent.loop, agent.pods, agent.specs.caches, options.metrics_addr,
+        run_loop(agent.loop, [agent.pods, *agent.specs.caches], options.metrics_addr,
                  options.once)
     finally:
         agent.journal.close()

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from algorithms.observation import PodResourceUsage, ResourceMetricsData
-from autoscaler.errors import AutoscalerError
-from autoscaler.kube.convert import ConversionError, parse_time
+from autoscaler.errors import InputError, TransientError
+from autoscaler.rfc3339 import parse_time
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 QOS_CLASSES = ("guaranteed", "burstable", "besteffort")
@@ -39,7 +39,7 @@ _CONTAINER = re.compile(r"(?:(?:cri-containerd|docker|crio)-)?([0-9a-f]{12,})(?:
                         re.ASCII)
 
 
-class LocalMetricsError(AutoscalerError):
+class LocalMetricsError(TransientError):
     """A local metrics source is malformed; the message names the file and line (or path)."""
 
 
@@ -278,7 +278,7 @@ def _summary_cpu(raw: Any, path: str) -> SummaryCpu | None:
         raise LocalMetricsError(f"stats summary {path}: expected object, got {raw!r}")
     try:
         time_seconds = parse_time(_need(raw, "time", str, path))
-    except ConversionError as exc:
+    except InputError as exc:
         raise LocalMetricsError(f"stats summary {path}.time: {exc}") from exc
     if time_seconds is None:
         raise LocalMetricsError(f"stats summary {path}.time: empty")

@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from autoscaler.errors import AutoscalerError
+from autoscaler.errors import PermanentError
 
 DECISION = "decision"
 APPLIED = "applied"
 
 
-class JournalError(AutoscalerError):
+class JournalError(PermanentError):
     """The journal cannot be trusted as is (corrupt middle line, inconsistent records)."""
 
 

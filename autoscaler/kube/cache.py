@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 from kubernetes.watch.watch import iter_resp_lines
 
-from autoscaler.errors import classify
+from autoscaler.errors import AutoscalerError, TransientError, classify
 
 log = structlog.get_logger("autoscaler.cache")
 
@@ -44,6 +44,7 @@ class WatchCache(Generic[T]):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.relists = 0
+        self.last_error: AutoscalerError | None = None  # of the last failed LIST or watch
 
     @property
     def synced(self) -> bool:
@@ -58,6 +59,12 @@ class WatchCache(Generic[T]):
 
     def stop(self) -> None:
         self._stop.set()
+
+    def require_synced(self) -> None:
+        """Raise why the cache holds nothing trustworthy yet (never read an empty cache as
+        "no objects")."""
+        if not self._synced.is_set():
+            raise self.last_error or TransientError(f"{self.what}: not listed yet")
 
     def items(self, namespace: str | None = None) -> list[T]:
         with self._lock:
@@ -107,8 +114,8 @@ class WatchCache(Generic[T]):
             try:
                 self._watch(self.list_now())
             except Exception as exc:
-                log.warning("watch restarting", kind=self.what,
-                            error=str(classify(exc, f"watch {self.what}")))
+                self.last_error = classify(exc, f"list/watch {self.what}")
+                log.warning("watch restarting", kind=self.what, error=str(self.last_error))
                 self._stop.wait(RETRY_SECONDS)
 
     def _watch(self, version: str) -> None:

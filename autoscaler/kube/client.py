@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import urllib3
 from kubernetes import client, config
+
+# The loop owns retry and backoff: one quick retry for a stale keep-alive connection, no
+# more (urllib3's default of 3 would multiply every timeout by four).
+RETRIES = urllib3.Retry(total=1, connect=1, read=1, redirect=0, status=0, other=0)
 
 
 @dataclass(frozen=True)
@@ -20,8 +25,11 @@ class Connection:
     has_token: bool
 
     def describe(self) -> str:
-        return (f"{self.host} (TLS {'verified' if self.verify_tls else 'NOT verified'}, "
-                f"{'bearer token' if self.has_token else 'no token'})")
+        if self.host.startswith("http://"):
+            tls = "plain HTTP, no TLS"
+        else:
+            tls = f"TLS {'verified' if self.verify_tls else 'NOT verified'}"
+        return f"{self.host} ({tls}, {'bearer token' if self.has_token else 'no token'})"
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None,
@@ -41,7 +49,15 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     return _connection(configuration)
 
 
+def plain_http(host: str) -> Connection:
+    """A node-local endpoint without credentials (the KubeEdge MetaServer on 127.0.0.1)."""
+    configuration = client.Configuration()
+    configuration.host = host
+    return _connection(configuration)
+
+
 def _connection(configuration: client.Configuration) -> Connection:
+    configuration.retries = RETRIES
     token = (configuration.api_key or {}).get("authorization") or \
         (configuration.api_key or {}).get("BearerToken")
     return Connection(api_client=client.ApiClient(configuration),

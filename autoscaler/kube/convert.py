@@ -8,43 +8,21 @@ strings on the wire and float Unix seconds inside.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from algorithms.goints import ZERO_TIME
 from algorithms.observation import PodResourceUsage
 from algorithms.pods import ContainerInfo, PodInfo
 from algorithms.quantity import QuantityError, milli_value
+from autoscaler.errors import InputError
+from autoscaler.rfc3339 import format_time, parse_time
 
 
-class ConversionError(ValueError):
+class ConversionError(InputError):
     """An API object lacks a field we need or carries a malformed value; names both."""
 
 
-def parse_time(value: Any) -> float | None:
-    """RFC 3339 (`2026-11-28T16:06:00Z`, optional fraction and offset) -> Unix seconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
-        raise ConversionError(f"time {value!r}: not a string")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConversionError(f"time {value!r}: not RFC 3339") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-def format_time(seconds: float) -> str:
-    """Unix seconds -> RFC 3339: whole seconds like metav1.Time, microseconds otherwise
-    (persisted history must keep window edges exact across a restart)."""
-    moment = datetime.fromtimestamp(seconds, UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["ConversionError", "format_time", "parse_time"]
 
 
 def _requests(container: Mapping[str, Any], where: str) -> dict[str, int]:

@@ -13,11 +13,10 @@ import threading
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from algorithms.observation import MetricUnavailable, PodResourceUsage, ResourceMetricsData
-from autoscaler.errors import classify
-from autoscaler.kube.convert import ConversionError, pod_usage
+from autoscaler.errors import AutoscalerError, boundary
+from autoscaler.kube.convert import pod_usage
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 
@@ -54,17 +53,24 @@ class MetricsApiPass:
     def _list(self, namespace: str) -> dict[str, PodResourceUsage] | MetricUnavailable:
         self.requests += 1
         try:
-            response: Any = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, "pods", _preload_content=False,
-                _request_timeout=self.timeout)
-            document = json.loads(response.data)
-        except (ApiException, OSError, ValueError) as exc:
-            return MetricUnavailable(str(classify(exc, f"list {GROUP} pods in {namespace}")))
-        out: dict[str, PodResourceUsage] = {}
-        for item in document.get("items") or []:
-            try:
-                name, usage = pod_usage(item)
-            except ConversionError as exc:
-                return MetricUnavailable(f"malformed answer from {GROUP}: {exc}")
-            out[name] = usage
-        return out
+            with boundary(f"list {GROUP} pods in {namespace}"):
+                response: Any = self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "pods", _preload_content=False,
+                    _request_timeout=self.timeout)
+                return _usages(json.loads(response.data))
+        except AutoscalerError as exc:
+            return MetricUnavailable(str(exc))
+
+
+def _usages(document: Any) -> dict[str, PodResourceUsage]:
+    """A PodMetricsList -> usage per pod; anything malformed raises (one bad item makes the
+    whole answer untrustworthy: a missing pod would be read as *missing*, not as zero)."""
+    if not isinstance(document, dict) or not isinstance(document.get("items") or [], list):
+        raise ValueError(f"expected a PodMetricsList object, got {str(document)[:80]}")
+    out: dict[str, PodResourceUsage] = {}
+    for item in document.get("items") or []:
+        if not isinstance(item, dict):
+            raise ValueError(f"expected a PodMetrics object, got {str(item)[:80]}")
+        name, usage = pod_usage(item)
+        out[name] = usage
+    return out

@@ -41,9 +41,11 @@ class PodCache:
         return all(cache.wait_synced(timeout) for cache in self.caches.values())
 
     def pods(self, namespace: str, selector: Selector | None = None) -> tuple[PodInfo, ...]:
+        """The cached pods; raises (AutoscalerError) while the cache has never listed."""
         cache = self.caches.get(namespace) or self.caches.get("")
         if cache is None:
             return ()
+        cache.require_synced()
         infos = cache.items(namespace)
         if selector is None:
             return tuple(infos)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, dynamic
-from kubernetes.client.exceptions import ApiException
 
 from algorithms.observation import ScaleObservation
 from algorithms.spec import CrossVersionObjectReference
-from autoscaler.errors import ConflictError, classify
+from autoscaler.errors import ConflictError, boundary
 
 _APPS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
          "ReplicaSet": "replica_set"}
@@ -48,8 +47,7 @@ class ScaleClient:
         return self._dynamic.resources.get(api_version=ref.api_version or "v1", kind=ref.kind)
 
     def get(self, namespace: str, ref: CrossVersionObjectReference) -> ScaleRead:
-        what = f"get scale of {ref.kind}/{namespace}/{ref.name}"
-        try:
+        with boundary(f"get scale of {ref.kind}/{namespace}/{ref.name}"):
             if self._is_apps(ref):
                 reader = getattr(self.apps, f"read_namespaced_{_APPS[ref.kind]}_scale")
                 response = reader(ref.name, namespace, _preload_content=False,
@@ -59,9 +57,7 @@ class ScaleClient:
                 resource = self._dynamic_resource(ref)
                 raw = resource.subresources["scale"].get(
                     name=ref.name, namespace=namespace, _request_timeout=self.timeout).to_dict()
-        except (ApiException, OSError, ValueError, KeyError) as exc:
-            raise classify(exc, what) from exc
-        return _scale_read(raw)
+            return _scale_read(raw)
 
     def update(self, namespace: str, ref: CrossVersionObjectReference, read: ScaleRead,
                replicas: int) -> ScaleRead:
@@ -78,12 +74,11 @@ class ScaleClient:
 
     def _put(self, namespace: str, ref: CrossVersionObjectReference, read: ScaleRead,
              replicas: int) -> ScaleRead:
-        what = f"update scale of {ref.kind}/{namespace}/{ref.name} to {replicas}"
         body = {"apiVersion": "autoscaling/v1", "kind": "Scale",
                 "metadata": {"name": ref.name, "namespace": namespace,
                              "resourceVersion": read.resource_version},
                 "spec": {"replicas": replicas}}
-        try:
+        with boundary(f"update scale of {ref.kind}/{namespace}/{ref.name} to {replicas}"):
             if self._is_apps(ref):
                 writer = getattr(self.apps, f"replace_namespaced_{_APPS[ref.kind]}_scale")
                 response = writer(ref.name, namespace, body, _preload_content=False,
@@ -94,17 +89,24 @@ class ScaleClient:
                 raw = resource.subresources["scale"].replace(
                     body=body, name=ref.name, namespace=namespace,
                     _request_timeout=self.timeout).to_dict()
-        except (ApiException, OSError, ValueError, KeyError) as exc:
-            raise classify(exc, what) from exc
-        return _scale_read(raw)
+            return _scale_read(raw)
 
 
 def _scale_read(raw: dict[str, Any]) -> ScaleRead:
+    """A Scale object; a malformed one raises (inside `boundary`: an InputError)."""
     spec = raw.get("spec") or {}
     status = raw.get("status") or {}
     return ScaleRead(
-        observation=ScaleObservation(spec_replicas=int(spec.get("replicas") or 0),
-                                     status_replicas=int(status.get("replicas") or 0),
+        observation=ScaleObservation(spec_replicas=_count(spec.get("replicas"), "spec"),
+                                     status_replicas=_count(status.get("replicas"), "status"),
                                      selector=str(status.get("selector") or "")),
         resource_version=str((raw.get("metadata") or {}).get("resourceVersion", "")),
         raw=raw)
+
+
+def _count(value: Any, where: str) -> int:
+    if value is None:
+        return 0  # omitempty: the API omits a zero count
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31 - 1:
+        raise ValueError(f"Scale {where}.replicas: {value!r} is not a replica count")
+    return value

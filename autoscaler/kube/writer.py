@@ -13,31 +13,49 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from autoscaler.errors import classify
-from autoscaler.kube.convert import format_time
-from autoscaler.specs.model import CRD, ManagedSpec
-from autoscaler.specs.sources import GROUP, KIND, PLURAL, VERSION
+from autoscaler.errors import boundary
+from autoscaler.rfc3339 import format_time
 
 COMPONENT = "edge-autoscaler"
 DEDUP_SECONDS = 600.0
+SEEN_LIMIT = 1000
 MERGE_PATCH = "application/merge-patch+json"
 
 
 class StatusWriter:
-    def __init__(self, api_client: client.ApiClient, timeout_seconds: float = 10.0) -> None:
+    """The status subresource of one custom resource kind, as JSON merge patches."""
+
+    def __init__(self, api_client: client.ApiClient, group: str, version: str, plural: str,
+                 kind: str, timeout_seconds: float = 10.0) -> None:
         self.custom = client.CustomObjectsApi(api_client)
+        self.group, self.version, self.plural, self.kind = group, version, plural, kind
         self.timeout = timeout_seconds
 
-    def patch_status(self, managed: ManagedSpec, status: dict[str, Any]) -> None:
-        what = f"update status of {KIND} {managed.namespace}/{managed.name}"
-        try:
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        with boundary(f"update status of {self.kind} {namespace}/{name}"):
             self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, managed.namespace, PLURAL, managed.name, {"status": status},
+                self.group, self.version, namespace, self.plural, name, {"status": status},
                 _content_type=MERGE_PATCH, _request_timeout=self.timeout)
-        except (ApiException, OSError) as exc:
-            raise classify(exc, what) from exc
+
+
+@dataclass(frozen=True)
+class EventTarget:
+    """The object an Event is about (`involvedObject`) and the key deduplication uses."""
+
+    key: str
+    namespace: str
+    name: str
+    kind: str
+    api_version: str
+    uid: str = ""
+
+    def involved(self) -> dict[str, Any]:
+        out = {"apiVersion": self.api_version, "kind": self.kind, "name": self.name,
+               "namespace": self.namespace}
+        if self.uid:
+            out["uid"] = self.uid
+        return out
 
 
 @dataclass
@@ -54,43 +72,33 @@ class EventRecorder:
         self.timeout = timeout_seconds
         self._seen: dict[tuple[str, str, str, str], _Seen] = {}
 
-    def record(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
+    def record(self, target: EventTarget, event_type: str, reason: str, message: str,
                now: float) -> None:
-        involved = _involved(managed)
-        key = (managed.key, event_type, reason, message)
+        key = (target.key, event_type, reason, message)
         seen = self._seen.get(key)
-        what = f"record event {reason} for {managed.key}"
-        try:
+        with boundary(f"record event {reason} for {target.key}"):
             if seen is not None and now - seen.last < DEDUP_SECONDS:
                 seen.count += 1
                 seen.last = now
                 self.core.patch_namespaced_event(
-                    seen.name, managed.namespace,
+                    seen.name, target.namespace,
                     {"count": seen.count, "lastTimestamp": format_time(now)},
                     _content_type=MERGE_PATCH, _request_timeout=self.timeout)
                 return
             body: Any = {"apiVersion": "v1", "kind": "Event",
-                    "metadata": {"generateName": f"{managed.name}.", "namespace":
-                                 managed.namespace},
-                    "involvedObject": involved, "reason": reason, "message": message,
+                    "metadata": {"generateName": f"{target.name}.", "namespace":
+                                 target.namespace},
+                    "involvedObject": target.involved(), "reason": reason, "message": message,
                     "type": event_type, "source": {"component": COMPONENT}, "count": 1,
                     "firstTimestamp": format_time(now), "lastTimestamp": format_time(now),
                     "reportingComponent": COMPONENT}
             created: Any = self.core.create_namespaced_event(
-                managed.namespace, body, _request_timeout=self.timeout)
+                target.namespace, body, _request_timeout=self.timeout)
+            self._forget_old(now)
             self._seen[key] = _Seen(str(created.metadata.name), 1, now, now)
-        except (ApiException, OSError) as exc:
-            raise classify(exc, what) from exc
 
-
-def _involved(managed: ManagedSpec) -> dict[str, Any]:
-    if managed.source == CRD:
-        metadata = managed.raw.get("metadata") or {}
-        return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": managed.name,
-                "namespace": managed.namespace, "uid": metadata.get("uid", "")}
-    if managed.spec is not None:
-        ref = managed.spec.scale_target_ref
-        return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name,
-                "namespace": managed.namespace}
-    return {"kind": "HorizontalPodAutoscaler", "name": managed.name,
-            "namespace": managed.namespace}
+    def _forget_old(self, now: float) -> None:
+        """Entries past the dedup window can never be bumped again: keep memory bounded."""
+        if len(self._seen) >= SEEN_LIMIT:
+            for key in [k for k, v in self._seen.items() if now - v.last >= DEDUP_SECONDS]:
+                del self._seen[key]

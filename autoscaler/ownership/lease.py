@@ -1,4 +1,4 @@
-"""The Lease of `autoscaler.edge.ownership` on a real apiserver, through the official client.
+"""The Lease of `autoscaler.ownership.rules` on a real apiserver, through the official client.
 
 `LeaseClient` reads a coordination.k8s.io/v1 Lease as raw JSON (404: None) and writes it
 with the resourceVersion it read: a PUT (or, for a lease not yet created, a POST) that the
@@ -41,7 +41,8 @@ import urllib3.exceptions
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from autoscaler.edge.ownership import (
+from autoscaler.errors import ConflictError, classify
+from autoscaler.ownership.rules import (
     Action,
     Candidate,
     LeaseState,
@@ -51,7 +52,6 @@ from autoscaler.edge.ownership import (
     may_write,
     next_action,
 )
-from autoscaler.errors import ConflictError, classify
 
 JSON = dict[str, Any]
 PREFERRED_HOLDER = "edgeautoscaler.io/preferred-holder"

@@ -1,7 +1,7 @@
 """Who may write a target's scale: one coordination.k8s.io Lease per target, pure decisions.
 
 Nothing here does I/O or reads a clock: `now` is the caller's clock, passed in. The adapter
-(`autoscaler.edge.lease`) reads and writes the Lease; this module decides what to write.
+(`autoscaler.ownership.lease`) reads and writes the Lease; this module decides what to write.
 
 Roles and protocol
 ------------------

@@ -19,12 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from autoscaler.errors import InputError
+
 _RE2_META = set("\\.+*?()|[]{}^$")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 PLACEHOLDERS = ("namespace", "pods", "selector", "name", "window")
 
 
-class QueryError(ValueError):
+class QueryError(InputError):
     """A template or value cannot become a safe query; the message names it."""
 
 

@@ -32,6 +32,7 @@ from algorithms.observation import (
     PodsMetricData,
     ResourceMetricsData,
 )
+from autoscaler.errors import TransientError
 from autoscaler.prometheus import promql
 from autoscaler.prometheus.auth import auth_headers, tls_verify
 
@@ -54,7 +55,7 @@ class Sample:
     timestamp: float
 
 
-class PrometheusUnavailableError(Exception):
+class PrometheusUnavailableError(TransientError):
     """The query failed or its answer cannot be trusted; the message says which."""
 
 

@@ -15,11 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from algorithms.decide import Decision, decide
-from algorithms.history import History
+from algorithms.decide import decide
 from algorithms.observation import MetricUnavailable, Observation, ScaleObservation
+from algorithms.plan import NotAttempted, Plan, Written, settle
 from algorithms.spec import HorizontalPodAutoscalerSpec
-from algorithms.status import HPAStatus
+from algorithms.state import ControllerState
 from autoscaler.replay.model import DecisionRecord, EngineStep, ReplaySink, StepChunk, Summary
 from autoscaler.replay.observe import metric_data
 from autoscaler.replay.quantiles import Quantiles
@@ -80,12 +80,12 @@ class Controller:
     """The HPA controller's state between syncs."""
 
     spec: HorizontalPodAutoscalerSpec
-    history: History = field(default_factory=History)
-    status: HPAStatus = field(default_factory=HPAStatus)
+    state: ControllerState = field(default_factory=ControllerState)
     edge_fallback: bool = False
 
     def sync(self, pods: PodSet, engine: Engine, now: float, settings: SimulationSettings
-             ) -> Decision:
+             ) -> Plan:
+        """One controller pass; the simulated scale write always succeeds."""
         infos = pods.infos(now, LABELS)
         metrics = metric_data(self.spec.metrics, engine, pods.pods, now, settings.metrics)
         partition = settings.partition
@@ -95,10 +95,10 @@ class Controller:
                                               "controller") for _ in metrics)
         observation = Observation(
             scale=ScaleObservation(len(pods), len(pods), SELECTOR), pods=infos,
-            metrics=metrics, status=self.status)
-        decision = decide(self.spec, observation, self.history, now, settings.controller)
-        self.history, self.status = decision.history, decision.status
-        return decision
+            metrics=metrics)
+        plan = decide(self.spec, observation, self.state, now, settings.controller)
+        self.state = settle(plan, Written() if plan.rescale else NotAttempted(), now)
+        return plan
 
 
 def target_percent(spec: HorizontalPodAutoscalerSpec) -> int | None:
@@ -108,23 +108,23 @@ def target_percent(spec: HorizontalPodAutoscalerSpec) -> int | None:
     return None
 
 
-def decision_record(decision: Decision, spec: HorizontalPodAutoscalerSpec, now: float
+def decision_record(plan: Plan, spec: HorizontalPodAutoscalerSpec, now: float
                     ) -> DecisionRecord:
-    metrics = decision.status.current_metrics
+    status = plan.state.status
+    metrics = status.current_metrics
     current = metrics[0].current.average_utilization if metrics else None
-    conditions = {c.type: c for c in decision.status.conditions}
+    conditions = {c.type: c for c in status.conditions}
     limiting = conditions.get("ScalingLimited")
     active = conditions.get("ScalingActive")
-    if decision.rescale:
-        reason = decision.reason
+    if plan.rescale:
+        reason = plan.reason
     elif active is not None and active.status == "False":
         reason = active.reason
     else:
         able = conditions.get("AbleToScale")
         reason = "; ".join(c.reason for c in (able, limiting) if c is not None)
-    target = decision.desired_replicas if decision.rescale else decision.current_replicas
-    return DecisionRecord(now, decision.current_replicas, target, current,
-                          target_percent(spec), decision.rescale, reason)
+    return DecisionRecord(now, plan.current_replicas or 0, plan.target_replicas, current,
+                          target_percent(spec), plan.rescale, reason)
 
 
 def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
@@ -147,11 +147,11 @@ def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
         sink.on_chunk(policy, chunk)
         t = end
         if controller is not None and t >= next_sync:
-            decision = controller.sync(pods, engine, float(t), settings)
-            sink.on_decision(policy, decision_record(decision, controller.spec, float(t)))
-            if decision.rescale:
+            plan = controller.sync(pods, engine, float(t), settings)
+            sink.on_decision(policy, decision_record(plan, controller.spec, float(t)))
+            if plan.rescale:
                 totals.scale_events += 1
-                pods.scale_to(float(t), decision.desired_replicas)
+                pods.scale_to(float(t), plan.target_replicas)
             next_sync += sync_period
     summary = totals.summary(policy, float(duration), engine.delays)
     sink.on_summary(summary)

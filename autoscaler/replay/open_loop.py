@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from algorithms.decide import decide
-from algorithms.history import History
 from algorithms.observation import (
     Observation,
     PodResourceUsage,
     ResourceMetricsData,
     ScaleObservation,
 )
+from algorithms.plan import NotAttempted, Written, settle
 from algorithms.pods import ContainerInfo, PodInfo
 from algorithms.spec import HorizontalPodAutoscalerSpec
-from algorithms.status import HPAStatus
+from algorithms.state import ControllerState
 from autoscaler.replay.model import HpaWatchRow, HpaWatchTrace
 from autoscaler.replay.run import spec_from_object
 
@@ -50,7 +50,7 @@ def spec_for_row(row: HpaWatchRow) -> HorizontalPodAutoscalerSpec:
         row.name)[1]
 
 
-def _observation(row: HpaWatchRow, now: float, status: HPAStatus) -> Observation:
+def _observation(row: HpaWatchRow, now: float) -> Observation:
     pods = tuple(PodInfo(name=f"{row.name}-{i}", start_time=now - 3600,
                          ready_transition_time=now - 3590, labels={"hpa": row.name},
                          containers=(ContainerInfo("c", {"cpu": REQUEST_MILLI}),))
@@ -59,7 +59,7 @@ def _observation(row: HpaWatchRow, now: float, status: HPAStatus) -> Observation
         p.name: PodResourceUsage(now - 1, 15.0, {"c": {"cpu": row.current_percent * 10}})
         for p in pods}
     return Observation(scale=ScaleObservation(row.replicas, row.replicas, f"hpa={row.name}"),
-                       pods=pods, metrics=(ResourceMetricsData(usage),), status=status)
+                       pods=pods, metrics=(ResourceMetricsData(usage),))
 
 
 def compare(trace: HpaWatchTrace, spec: HorizontalPodAutoscalerSpec | None = None
@@ -69,15 +69,14 @@ def compare(trace: HpaWatchTrace, spec: HorizontalPodAutoscalerSpec | None = Non
     names = list(dict.fromkeys(r.name for r in trace.rows))
     for name in names:
         rows = [r for r in trace.rows if r.name == name]
-        history, status = History(), HPAStatus()
+        state = ControllerState()
         for index, row in enumerate(rows):
             chosen = spec or spec_for_row(row)
-            decision = decide(chosen, _observation(row, row.age_seconds, status), history,
-                              row.age_seconds)
-            history, status = decision.history, decision.status
-            ours = decision.desired_replicas if decision.rescale else decision.current_replicas
-            reasons = {c.type: c.reason for c in decision.status.conditions}
-            reason = decision.reason if decision.rescale else "; ".join(
+            plan = decide(chosen, _observation(row, row.age_seconds), state, row.age_seconds)
+            state = settle(plan, Written() if plan.rescale else NotAttempted(), row.age_seconds)
+            ours = plan.target_replicas
+            reasons = {c.type: c.reason for c in state.status.conditions}
+            reason = plan.reason if plan.rescale else "; ".join(
                 reasons.get(t, "") for t in ("AbleToScale", "ScalingLimited") if t in reasons)
             following = rows[index + 1].replicas if index + 1 < len(rows) else None
             out.append(Comparison(row, ours, following, reason))

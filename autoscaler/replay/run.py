@@ -21,6 +21,7 @@ from algorithms.errors import SpecError
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.spec_codec import parse_spec
 from algorithms.validation import check_spec
+from autoscaler.errors import InputError
 from autoscaler.replay.cluster import Controller, Engine, run_cluster
 from autoscaler.replay.fluid import FluidEngine
 from autoscaler.replay.llm import LLMEngine
@@ -36,7 +37,7 @@ from autoscaler.replay.oracle import oracle_demand, oracle_requests
 from autoscaler.replay.settings import SimulationSettings
 
 
-class PolicyError(ValueError):
+class PolicyError(InputError):
     """A policy argument or spec file is unusable; the message names it."""
 
 

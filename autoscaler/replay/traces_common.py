@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from autoscaler.errors import InputError
 from autoscaler.replay.model import FloatArray
 
 DEMAND_UNITS = ("cores", "requests_per_second")
 
 
-class TraceError(ValueError):
+class TraceError(InputError):
     """A trace file cannot be read; the message names the file, the line and the problem."""
 
     def __init__(self, source: str | Path, line: int | None, problem: str) -> None:

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from algorithms.history import History
 from algorithms.spec import HorizontalPodAutoscalerSpec
-from algorithms.status import HPAStatus
+from algorithms.state import ControllerState
 
 CRD = "crd"
 FILE = "file"
@@ -30,9 +29,14 @@ class ManagedSpec:
     metrics_source: str = "auto"
     metric_queries: Mapping[str, str] = field(default_factory=dict)  # metric name -> PromQL
     generation: int | None = None
-    status: HPAStatus = field(default_factory=HPAStatus)
-    history: History = field(default_factory=History)
+    # What the object itself persisted (an ElasticAutoscaler's status), None when nothing
+    # was or it did not parse (`state_error` says why); other sources keep it in a Lease.
+    state: ControllerState | None = None
+    state_error: str = ""
     origin: str = ""  # e.g. the file path, or the JointInferenceService name
+    # The object Events are about (`involvedObject`): the autoscaler itself when it is an
+    # API object, else its scale target. Set by the source, so nobody else branches on it.
+    involved: Mapping[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -14,22 +14,27 @@ from typing import Any
 import yaml
 
 from algorithms.spec import HorizontalPodAutoscalerSpec
-from algorithms.status import HPAStatus
-from autoscaler.kube.convert import parse_time
+from algorithms.state import ControllerState
+from autoscaler.errors import InputError
 from autoscaler.specs.model import CRD, FILE, SEDNA, ManagedSpec
-from autoscaler.specs.parse import checked_spec, history_from_dict
-from autoscaler.status_codec import status_from_dict
+from autoscaler.specs.parse import checked_spec
+from autoscaler.state_codec import parse_status, state_from_dict
 
 GROUP, VERSION, PLURAL = "edgeautoscaler.io", "v1alpha1", "elasticautoscalers"
 KIND = "ElasticAutoscaler"
 SEDNA_GROUP, SEDNA_VERSION, SEDNA_PLURAL = "sedna.io", "v1alpha1", "jointinferenceservices"
 
 
-def _status(raw: Mapping[str, Any] | None) -> HPAStatus:
+def _state(raw: Any) -> tuple[ControllerState | None, str]:
+    """The controller state an ElasticAutoscaler's status carries; a mangled one is never
+    trusted (the daemon starts without memory, like upstream after a restart, and says so)."""
+    if not raw:
+        return None, ""
     try:
-        return status_from_dict(raw, parse_time)
-    except (ValueError, KeyError, TypeError):
-        return HPAStatus()  # a mangled status is rebuilt from scratch, never trusted
+        status = raw if isinstance(raw, Mapping) else {}
+        return state_from_dict(status.get("history"), parse_status(raw)), ""
+    except InputError as exc:
+        return None, f"status: {exc}"
 
 
 def from_custom_resource(obj: Mapping[str, Any]) -> ManagedSpec:
@@ -51,7 +56,7 @@ def from_custom_resource(obj: Mapping[str, Any]) -> ManagedSpec:
                                 'supported values: "auto", "metrics-api", "prometheus"')
     queries, query_errors = _metric_queries(raw_spec.get("metricQueries"), spec)
     extension_errors.extend(query_errors)
-    status = obj.get("status") or {}
+    state, state_error = _state(obj.get("status"))
     all_errors = (*errors, *extension_errors)
     return ManagedSpec(
         source=CRD, namespace=str(metadata.get("namespace", "default")),
@@ -60,8 +65,23 @@ def from_custom_resource(obj: Mapping[str, Any]) -> ManagedSpec:
         sync_period_seconds=float(period) if isinstance(period, int) else None,
         metrics_source=str(source), metric_queries=queries,
         generation=metadata.get("generation"),
-        status=_status(status), history=history_from_dict(status.get("history")),
-        origin=f"{KIND} {metadata.get('namespace')}/{metadata.get('name')}", raw=dict(obj))
+        state=state, state_error=state_error,
+        origin=f"{KIND} {metadata.get('namespace')}/{metadata.get('name')}", raw=dict(obj),
+        involved={"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
+                  "name": str(metadata.get("name", "")),
+                  "namespace": str(metadata.get("namespace", "default")),
+                  "uid": str(metadata.get("uid", ""))})
+
+
+def _target_of(namespace: str, name: str, spec: HorizontalPodAutoscalerSpec | None
+               ) -> dict[str, str]:
+    """Events of autoscalers without an API object of their own go to their target."""
+    if spec is None:
+        return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "name": name, "namespace": namespace}
+    ref = spec.scale_target_ref
+    return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name,
+            "namespace": namespace}
 
 
 def _metric_queries(raw: Any, spec: HorizontalPodAutoscalerSpec | None
@@ -105,10 +125,12 @@ def from_hpa_document(doc: Any, origin: str, default_namespace: str = "default"
     metadata = doc.get("metadata") or {}
     managed = from_custom_resource({**doc, "metadata": {
         **metadata, "namespace": metadata.get("namespace") or default_namespace}})
-    return ManagedSpec(FILE, managed.namespace, managed.name or origin, managed.spec,
+    name = managed.name or origin
+    return ManagedSpec(FILE, managed.namespace, name, managed.spec,
                        tuple(f"{origin}: {e}" for e in managed.errors), managed.dry_run,
                        managed.sync_period_seconds, managed.metrics_source,
-                       managed.metric_queries, managed.generation, origin=origin)
+                       managed.metric_queries, managed.generation, origin=origin,
+                       involved=_target_of(managed.namespace, name, managed.spec))
 
 
 def from_directory(directory: Path, default_namespace: str = "default") -> list[ManagedSpec]:
@@ -154,5 +176,6 @@ def from_joint_inference_service(obj: Mapping[str, Any]) -> list[ManagedSpec]:
             errors=errors if isinstance(hpa, Mapping) else (
                 f"spec.{field}.hpa: Invalid value: {hpa!r}: must be an object",),
             generation=metadata.get("generation"),
-            origin=f"JointInferenceService {namespace}/{service}"))
+            origin=f"JointInferenceService {namespace}/{service}",
+            involved=_target_of(namespace, f"hpa-{deployment}", checked)))
     return found

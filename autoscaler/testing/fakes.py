@@ -15,9 +15,13 @@ from algorithms.observation import (
     ScaleObservation,
 )
 from algorithms.pods import PodInfo
+from autoscaler.control.reconcile import Reconciler
+from autoscaler.control.record import Recorder
+from autoscaler.control.stores import LeaseStateStore, StatusStore
 from autoscaler.errors import AutoscalerError
 from autoscaler.kube.scale import ScaleRead
-from autoscaler.specs.model import ManagedSpec
+from autoscaler.kube.writer import EventTarget
+from autoscaler.specs.model import CRD, FILE, SEDNA
 
 
 @dataclass
@@ -71,15 +75,62 @@ class FakeMetrics:
 @dataclass
 class FakeEvents:
     recorded: list[tuple[str, str, str]] = field(default_factory=list)
+    fail: AutoscalerError | None = None
 
-    def record(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
+    def record(self, target: EventTarget, event_type: str, reason: str, message: str,
                now: float) -> None:
+        if self.fail is not None:
+            raise self.fail
         self.recorded.append((event_type, reason, message))
 
 
 @dataclass
 class FakeStatuses:
-    written: list[dict[str, Any]] = field(default_factory=list)
+    """An ElasticAutoscaler's status subresource: every merge patch, in order."""
 
-    def patch_status(self, managed: ManagedSpec, status: dict[str, Any]) -> None:
+    written: list[dict[str, Any]] = field(default_factory=list)
+    fail: AutoscalerError | None = None
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        if self.fail is not None:
+            raise self.fail
         self.written.append(status)
+
+
+@dataclass
+class FakeAnnotations:
+    """Lease annotations by autoscaler key (the state of file and Sedna autoscalers)."""
+
+    documents: dict[str, Any] = field(default_factory=dict)
+    saves: int = 0
+    fail_load: AutoscalerError | None = None
+    fail_save: AutoscalerError | None = None
+
+    def load(self, key: str) -> Any:
+        if self.fail_load is not None:
+            raise self.fail_load
+        return self.documents.get(key)
+
+    def save(self, key: str, document: Any) -> None:
+        if self.fail_save is not None:
+            raise self.fail_save
+        self.documents[key] = document
+        self.saves += 1
+
+
+@dataclass
+class FakeWorld:
+    """A reconciler over the thin fakes: CR state in `statuses`, file/Sedna state in
+    `annotations`, Events in `events`."""
+
+    statuses: FakeStatuses = field(default_factory=FakeStatuses)
+    annotations: FakeAnnotations = field(default_factory=FakeAnnotations)
+    events: FakeEvents = field(default_factory=FakeEvents)
+
+    def reconciler(self, scale: Any, pods: Any, dry_run: bool = False,
+                   sync_period_seconds: float = 15.0) -> Reconciler:
+        leases = LeaseStateStore(self.annotations)
+        return Reconciler(scale=scale, pods=pods,
+                          stores={CRD: StatusStore(self.statuses), FILE: leases, SEDNA: leases},
+                          recorder=Recorder(self.events, dry_run=dry_run), dry_run=dry_run,
+                          sync_period_seconds=sync_period_seconds)

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from autoscaler.errors import PermanentError
+
 _LISTENING = re.compile(r'msg="Listening on" address=([0-9.]+:[0-9]+)')
 
 
-class PrometheusMissingError(RuntimeError):
+class PrometheusMissingError(PermanentError):
     """The binary is not installed: tests fail (never skip); .ci/run installs it."""
 
 

@@ -1,0 +1,1 @@
+"""The controller: one pass for one autoscaler (observe, decide, act, record) and the loop."""

@@ -1,0 +1,1 @@
+"""One writer per target: ownership rules, the Lease adapter and the write gates."""

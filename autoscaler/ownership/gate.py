@@ -1,0 +1,164 @@
+"""Writes behind the writer Lease: only the target's writer (the cloud daemon or one edge
+agent, `autoscaler.ownership.rules`) writes its scale, its state and its Events.
+
+`WriterGate` steps one `LeaseKeeper` per target once per pass. The wrappers consult it:
+not the writer -> `StandbyError` (scale) or silence (state, Events); the writer but unable
+to renew (the API refuses writes: the MetaServer while the cloud link is down) ->
+`TransientError`, after `on_offline` kept the wish (the edge agent's journal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from algorithms.state import ControllerState
+from autoscaler.errors import AutoscalerError, StandbyError, TransientError
+from autoscaler.kube.scale import ScaleRead
+from autoscaler.kube.writer import EventTarget
+from autoscaler.ownership.lease import LeaseClient, LeaseKeeper
+from autoscaler.ownership.rules import Candidate
+
+
+def target_key(namespace: str, ref: Any) -> str:
+    return f"{namespace}/{ref.kind}/{ref.name}"
+
+
+def lease_name(key: str) -> str:
+    return f"eas-writer-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+@dataclass
+class WriterGate:
+    """One LeaseKeeper per target, stepped once per pass."""
+
+    make_client: Callable[[str], LeaseClient]
+    candidate: Candidate
+    keepers: dict[str, LeaseKeeper] = field(default_factory=dict)
+    # Targets whose last Lease step failed transiently: the API is unreachable or refuses
+    # writes (MetaServer offline), so nobody can prove ownership now.
+    offline: dict[str, str] = field(default_factory=dict)
+
+    def step(self, key: str, now: float, healthy: bool) -> str:
+        keeper = self.keepers.get(key)
+        if keeper is None:
+            keeper = LeaseKeeper(self.make_client(lease_name(key)), self.candidate)
+            self.keepers[key] = keeper
+        try:
+            kind = keeper.step(now, healthy).kind
+        except TransientError as exc:
+            self.offline[key] = str(exc)
+            return f"offline: {exc}"  # the grant runs out by itself at the renew deadline
+        except AutoscalerError as exc:
+            self.offline.pop(key, None)
+            return f"error: {exc}"
+        self.offline.pop(key, None)
+        return kind
+
+    def may_write(self, key: str, now: float) -> bool:
+        keeper = self.keepers.get(key)
+        return keeper is not None and keeper.may_write(now)
+
+
+class ScaleApi(Protocol):
+    def get(self, namespace: str, ref: Any) -> ScaleRead: ...
+
+    def update(self, namespace: str, ref: Any, read: ScaleRead, replicas: int) -> ScaleRead: ...
+
+
+# (target key, now, scale read, wanted replicas, why it was not written) -> None
+OfflineHook = Callable[[str, float, ScaleRead, int, str], None]
+WrittenHook = Callable[[str, float, int], None]
+
+
+@dataclass
+class GatedScale:
+    """`gate=None`: no ownership check, only the hooks (a single writer that journals)."""
+
+    inner: ScaleApi
+    gate: WriterGate | None
+    now: Callable[[], float]
+    on_offline: OfflineHook | None = None
+    on_written: WrittenHook | None = None
+
+    def get(self, namespace: str, ref: Any) -> ScaleRead:
+        return self.inner.get(namespace, ref)
+
+    def update(self, namespace: str, ref: Any, read: ScaleRead, replicas: int) -> ScaleRead:
+        key = target_key(namespace, ref)
+        now = self.now()
+        if self.gate is not None and not self.gate.may_write(key, now):
+            reason = self.gate.offline.get(key)
+            if reason is None:
+                raise StandbyError(f"{key}: another controller holds the writer Lease")
+            # Ownership cannot be renewed, so nothing is written; the wish is kept.
+            if self.on_offline is not None:
+                self.on_offline(key, now, read, replicas, f"offline: {reason}")
+            raise TransientError(f"{key}: offline ({reason}); not written")
+        try:
+            written = self.inner.update(namespace, ref, read, replicas)
+        except TransientError as exc:
+            if self.on_offline is not None:
+                self.on_offline(key, now, read, replicas, f"write refused: {exc}")
+            raise
+        if self.on_written is not None:
+            self.on_written(key, now, replicas)
+        return written
+
+
+class StateSaver(Protocol):
+    def owns(self, managed: Any, now: float) -> bool: ...
+
+    def load(self, managed: Any) -> ControllerState | None: ...
+
+    def save(self, managed: Any, state: ControllerState, report: dict[str, Any]) -> None: ...
+
+    def must_save(self, saved: ControllerState | None, state: ControllerState) -> bool: ...
+
+
+@dataclass
+class GatedStore:
+    """State saved only by the target's writer. A standby does not own the state: the
+    reconciler reloads the writer's state every pass, so a takeover continues from the
+    writer's windows and policy budgets, not from the standby's own unacted memory."""
+
+    inner: StateSaver
+    gate: WriterGate
+    now: Callable[[], float]
+
+    def owns(self, managed: Any, now: float) -> bool:
+        spec = managed.spec
+        return spec is None or self.gate.may_write(
+            target_key(managed.namespace, spec.scale_target_ref), now)
+
+    def load(self, managed: Any) -> ControllerState | None:
+        return self.inner.load(managed)
+
+    def save(self, managed: Any, state: ControllerState, report: dict[str, Any]) -> None:
+        if self.owns(managed, self.now()):
+            self.inner.save(managed, state, report)
+
+    def must_save(self, saved: ControllerState | None, state: ControllerState) -> bool:
+        return self.inner.must_save(saved, state)
+
+
+class EventSink(Protocol):
+    def record(self, target: EventTarget, event_type: str, reason: str, message: str,
+               now: float) -> None: ...
+
+
+@dataclass
+class GatedEvents:
+    """Events only from the target's writer: a standby reports nothing."""
+
+    inner: EventSink
+    gate: WriterGate
+    owners: Callable[[str], str]  # event key (autoscaler key) -> target key, "" if unknown
+
+    def record(self, target: EventTarget, event_type: str, reason: str, message: str,
+               now: float) -> None:
+        key = self.owners(target.key)
+        if not key or self.gate.may_write(key, now):
+            self.inner.record(target, event_type, reason, message, now)

@@ -1,0 +1,1 @@
+"""Process wiring shared by the cloud daemon and the edge agent."""

@@ -1,0 +1,87 @@
+"""Pieces both processes assemble the same way: the state stores per spec source, the
+writer gate over scale/state/Events, and the dry-run printer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+from kubernetes import client
+
+from algorithms.plan import Plan
+from algorithms.state import ControllerState
+from autoscaler.control.explain import targets
+from autoscaler.control.reconcile import Reconciler
+from autoscaler.control.record import spec_targets
+from autoscaler.control.stores import LeaseStateStore, StateStore, StatusStore
+from autoscaler.kube.lease_store import LeaseAnnotationStore
+from autoscaler.kube.writer import StatusWriter
+from autoscaler.ownership.gate import GatedStore, WriterGate, target_key
+from autoscaler.specs import sources
+from autoscaler.specs.model import CRD, FILE, SEDNA, ManagedSpec
+
+
+def state_stores(api_client: client.ApiClient, state_namespace: str, timeout: float
+                 ) -> dict[str, StateStore]:
+    """ElasticAutoscalers keep their state in their status; the others in a Lease."""
+    status = StatusStore(StatusWriter(api_client, sources.GROUP, sources.VERSION,
+                                      sources.PLURAL, sources.KIND, timeout))
+    leases = LeaseStateStore(LeaseAnnotationStore(api_client, state_namespace, timeout))
+    return {CRD: status, FILE: leases, SEDNA: leases}
+
+
+def gated_stores(stores: Mapping[str, StateStore], gate: WriterGate,
+                 now: Callable[[], float]) -> dict[str, StateStore]:
+    return {source: GatedStore(store, gate, now) for source, store in stores.items()}
+
+
+def target_of(specs: Callable[[], list[ManagedSpec]]) -> Callable[[str], str]:
+    """Autoscaler key -> its writer-Lease target key ("" when unknown)."""
+    def lookup(key: str) -> str:
+        for managed in specs():
+            if managed.key == key and managed.spec is not None:
+                return target_key(managed.namespace, managed.spec.scale_target_ref)
+        return ""
+    return lookup
+
+
+def step_leases(gate: WriterGate, reconciler: Reconciler, specs: list[ManagedSpec],
+                now: float, healthy: Callable[[ManagedSpec], bool] | None = None) -> None:
+    """Renew each target's Lease while this process can decide for it: by default, while
+    its last pass computed a proposal from valid metrics (or nothing is known yet: first
+    claim). Any failure (metrics unavailable, API errors, a crash) stops the renewal, so
+    the other candidate takes over after expiry plus the skew bound."""
+    for managed in specs:
+        if managed.spec is None:
+            continue
+        if healthy is None:
+            memory = reconciler.memory.get(managed.key)
+            ok = memory is None or memory.healthy is not False
+        else:
+            ok = healthy(managed)
+        gate.step(target_key(managed.namespace, managed.spec.scale_target_ref), now, ok)
+
+
+def dry_run_printer(out: TextIO) -> Callable[[ManagedSpec, Plan, ControllerState, bool], None]:
+    """One line per decision of a dry-run autoscaler, with a header once."""
+    header = ["NAMESPACE  NAME  REFERENCE  TARGETS  MINPODS  MAXPODS  REPLICAS  DECISION"]
+
+    def show(managed: ManagedSpec, plan: Plan, state: ControllerState, dry_run: bool) -> None:
+        if not dry_run or managed.spec is None:
+            return
+        if header:
+            print(header.pop(), file=out, flush=True)
+        spec = managed.spec
+        reasons = {c.type: c.reason for c in state.status.conditions}
+        why = plan.reason if plan.rescale else "; ".join(
+            reasons[t] for t in ("AbleToScale", "ScalingActive", "ScalingLimited")
+            if t in reasons)
+        current = "?" if plan.current_replicas is None else str(plan.current_replicas)
+        print(f"{managed.namespace}  {managed.name}  {managed.reference}  "
+              f"{targets(state.status, spec_targets(spec))}  {spec.min_replicas}  "
+              f"{spec.max_replicas}  {current}->{plan.target_replicas}  "
+              f"{'would scale' if plan.rescale else 'no change'}: {why}", file=out,
+              flush=True)
+    return show
+
+
