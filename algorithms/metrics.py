@@ -71,9 +71,10 @@ class _MetricError(CoreError):
 
 
 def go_selector(selector: LabelSelector | None) -> str:
-    """Go's `%+v` of a *metav1.LabelSelector, as upstream prints it in metric names."""
+    """Go's `%+v` of a *metav1.LabelSelector, as upstream prints it in metric names: fmt
+    calls the generated `String()`, which answers "nil" for a nil pointer."""
     if selector is None:
-        return "<nil>"
+        return "nil"
     labels = "".join(f"{k}: {v}," for k, v in selector.match_labels)
     exprs = "".join(f"{{{e.key} {e.operator} [{' '.join(e.values)}]}}," for e in
                     selector.match_expressions)

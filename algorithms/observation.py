@@ -72,6 +72,7 @@ class Observation:
 
     `metrics[i]` answers `spec.metrics[i]`. `pods` may be a superset of the target's pods
     (e.g. every pod of the namespace): `decide` filters them with the scale's selector.
+    `name` is this autoscaler's "namespace/name" (for upstream's AmbiguousSelector message);
     `other_selectors` are the selectors of other autoscalers in the namespace, used to
     refuse ambiguous ownership like upstream's AmbiguousSelector.
     """
@@ -81,4 +82,5 @@ class Observation:
     metrics: tuple[MetricData, ...] = ()
     generation: int | None = None
     scale_error: str = ""
-    other_selectors: tuple[tuple[str, str], ...] = ()  # (autoscaler name, selector string)
+    other_selectors: tuple[tuple[str, str], ...] = ()  # ("namespace/name", selector string)
+    name: str = ""

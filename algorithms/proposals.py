@@ -82,8 +82,10 @@ def select_pods(scale: ScaleObservation, observation: Observation
         if parsed is not None and any(parsed.matches(p.labels) for p in pods):
             owners.append(name)
     if owners:
-        text = (f"pods by selector {scale.selector} are controlled by multiple HPAs: "
-                f"{sorted(owners)} and this one")
+        # Upstream prints the selecting HPAs' keys as a Go slice (its order is a map's; we
+        # sort), this one included: "... multiple HPAs: [ns/a ns/b]".
+        listed = " ".join(sorted({*owners, observation.name} - {""}))
+        text = f"pods by selector {scale.selector} are controlled by multiple HPAs: [{listed}]"
         return Proposals(-1, reason="AmbiguousSelector", message=text, error=text,
                          selector_event=PlannedEvent(WARNING, "AmbiguousSelector", text))
     return pods

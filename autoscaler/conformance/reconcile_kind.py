@@ -87,16 +87,18 @@ def observe(case: Mapping[str, Any]) -> tuple[HorizontalPodAutoscalerSpec, Obser
         spec_replicas=t.need(scale_raw, "spec_replicas", int, "scale"),
         status_replicas=t.need(scale_raw, "status_replicas", int, "scale"),
         selector=t.need(scale_raw, "selector", str, "scale"))
-    others = tuple((t.need(o, "name", str, "other_hpa_selectors"),
+    metadata = t.check(hpa.get("metadata", {}), dict, "hpa.metadata")
+    namespace = str(metadata.get("namespace", "test-namespace"))
+    others = tuple((f'{namespace}/{t.need(o, "name", str, "other_hpa_selectors")}',
                     t.need(o, "selector", str, "other_hpa_selectors"))
                    for o in t.check(case.get("other_hpa_selectors", []), list,
                                     "other_hpa_selectors"))
-    metadata = t.check(hpa.get("metadata", {}), dict, "hpa.metadata")
     observation = Observation(
         scale=scale, pods=t.pods(t.need(case, "pods", list, "")),
         metrics=tuple(_metric_data(case, m) for m in spec.metrics),
         generation=metadata.get("generation"),
-        scale_error="scale subresource unavailable", other_selectors=others)
+        scale_error="scale subresource unavailable", other_selectors=others,
+        name=f"{namespace}/{metadata.get('name', 'test-hpa')}")
     return spec, observation
 
 

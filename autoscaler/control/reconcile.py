@@ -102,7 +102,8 @@ class Reconciler:
         prefix = f"{managed.namespace}/"
         with self._lock:
             known = list(self.memory.items())
-        return tuple((key, memory.selector) for key, memory in known
+        # Keys are "source:namespace/name"; messages name autoscalers "namespace/name".
+        return tuple((key.split(":", 1)[-1], memory.selector) for key, memory in known
                      if key != managed.key and key.split(":", 1)[-1].startswith(prefix)
                      and memory.selector)
 
@@ -202,7 +203,8 @@ class Reconciler:
         return Observation(scale=scale, pods=pods, metrics=data,
                            generation=managed.generation,
                            scale_error=str(scale_error or ""),
-                           other_selectors=self.other_selectors(managed))
+                           other_selectors=self.other_selectors(managed),
+                           name=f"{managed.namespace}/{managed.name}")
 
     def _act(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec, plan: Plan,
              read: ScaleRead | None, dry_run: bool, store: StateStore, memory: Memory
