@@ -119,7 +119,10 @@ def coalescing_band(state: ControllerState) -> tuple[int, int] | None:
     """[min, max] of the newest recommendation and the status' replica count, or None."""
     if not state.recommendations:
         return None
-    newest = max(state.recommendations, key=lambda r: r.timestamp)
+    newest = state.recommendations[0]
+    for rec in state.recommendations:  # the last one recorded at the latest time
+        if rec.timestamp >= newest.timestamp:
+            newest = rec
     current = state.status.current_replicas
     return min(newest.replicas, current), max(newest.replicas, current)
 

@@ -93,6 +93,9 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                    help="with --once: evaluate the pass as of this Unix time (reproduce a "
                         "decision, or test without waiting for real windows)")
     p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    p.add_argument("--clock-file", type=Path,
+                   help="read the time from this file (Unix seconds) instead of the system "
+                        "clock; after each pass FILE.done gets that time (end-to-end tests)")
     p.add_argument("--request-timeout", type=float, default=10.0, help="API call timeout")
     p.add_argument("--prometheus-url", help="Prometheus for Pods/Object/External metrics "
                                             "and as the fallback for CPU/memory")
@@ -246,7 +249,11 @@ def _run(argv: list[str] | None) -> int:
         return run_replay(options, sys.stdout)
     if args.command == "run":
         from autoscaler.daemon.app import run_daemon  # noqa: PLC0415
-        return run_daemon(_daemon_options(args, with_loop=True))
+        clock = None
+        if args.clock_file is not None:
+            from autoscaler.clock import FileClock  # noqa: PLC0415
+            clock = FileClock(args.clock_file)
+        return run_daemon(_daemon_options(args, with_loop=True), clock=clock)
     if args.command == "edge":
         from autoscaler.edge.app import EdgeOptions, run_edge  # noqa: PLC0415 - see top
         return run_edge(EdgeOptions(

@@ -41,9 +41,10 @@ def history_to_dict(state: ControllerState) -> dict[str, Any]:
             {"replicas": r.replicas, "timestamp": format_time(r.timestamp)}
             for r in state.recommendations],
         "scaleUpEvents": events(state.scale_up_events),
-        "scaleDownEvents": events(state.scale_down_events)}
-    if state.observed_at is not None:
-        out["observedAt"] = format_time(state.observed_at)
+        "scaleDownEvents": events(state.scale_down_events),
+        # Always present (null when unset): a merge patch must clear an old value.
+        "observedAt": None if state.observed_at is None else format_time(state.observed_at),
+        "pendingScale": None}
     pending = state.pending_scale
     if pending is not None:
         out["pendingScale"] = {"fromReplicas": pending.from_replicas,
