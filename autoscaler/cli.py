@@ -107,9 +107,12 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                    help="rate() window for CPU, seconds (default 60)")
     p.add_argument("--writer-leases", action="store_true",
                    help="hold a Lease per target (single writer with edge agents / HA)")
+    p.add_argument("--identity", default="",
+                   help="writer Lease holder identity (default: $POD_NAME, else the hostname)")
     p.add_argument("--state-namespace", default=os.environ.get("POD_NAMESPACE",
                                                                "edge-autoscaler"),
-                   help="namespace of the history Leases of file/Sedna autoscalers")
+                   help="namespace of the writer Leases and of the state Leases of "
+                        "file/Sedna autoscalers")
 
 
 def _replay_parser(p: argparse.ArgumentParser) -> None:
@@ -290,7 +293,7 @@ def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
         prometheus_ca_file=args.prometheus_ca_file,
         prometheus_verify_tls=not args.prometheus_insecure_skip_tls_verify,
         prometheus_rate_window_seconds=args.prometheus_rate_window,
-        writer_leases=args.writer_leases)
+        writer_leases=args.writer_leases, identity=args.identity)
 
 
 if __name__ == "__main__":
