@@ -30,7 +30,7 @@ from autoscaler.conformance import translate
 from autoscaler.conformance.reconcile_kind import observe
 from autoscaler.status_codec import status_to_dict
 
-SCENARIOS = int(os.environ.get("DIFF_SCENARIOS", "1500"))
+SCENARIOS = int(os.environ.get("DIFF_SCENARIOS", "2000"))
 BASE_SEED = int(os.environ.get("DIFF_SEED", str(random.SystemRandom().randrange(2**32))))
 # Messages that quote an injected error (worded differently by the two sides).
 _QUOTING = ("FailedGet", "FailedUpdateScale", "FailedComputeMetricsReplicas", "InvalidSelector")

@@ -163,6 +163,20 @@ def test_metrics_outage_never_scales() -> None:
     assert "HTTP 503" in w.events.recorded[0][2]
 
 
+def test_pods_never_listed_fail_the_metrics_with_the_list_error() -> None:
+    # Upstream: "unable to get pods while calculating replica count: %v" (never "no pods").
+    w = world(2)
+    w.load(3.0, T0)
+    w.pods.fail = PermanentError("list/watch pods: HTTP 403 Forbidden", 403)
+    result = w.reconciler().reconcile(cr(), w.metrics, T0)
+    assert w.scale.updates == []
+    assert result.state is not None
+    active = result.state.status.condition("ScalingActive")
+    assert active is not None and active.reason == "FailedGetResourceMetric"
+    assert "unable to get pods while calculating replica count: list/watch pods: HTTP 403" \
+        in active.message
+
+
 HALF_PER_MINUTE = {"behavior": {"scaleDown": {
     "stabilizationWindowSeconds": 0,
     "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]}}}

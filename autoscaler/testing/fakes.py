@@ -51,8 +51,11 @@ class FakeScale:
 @dataclass
 class FakePods:
     by_namespace: dict[str, list[PodInfo]] = field(default_factory=dict)
+    fail: AutoscalerError | None = None  # e.g. the pods LIST is forbidden: never synced
 
     def pods(self, namespace: str, selector: Selector | None = None) -> tuple[PodInfo, ...]:
+        if self.fail is not None:
+            raise self.fail
         found = self.by_namespace.get(namespace, [])
         return tuple(p for p in found if selector is None or selector.matches(p.labels))
 

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,21 @@ class PrometheusProcess:
                 self.url = f"http://{match.group(1)}"
                 # Keep reading its log: a full pipe would block the server.
                 threading.Thread(target=self._drain, daemon=True).start()
+                self._wait_ready(deadline)
                 return self.url
         raise TimeoutError("prometheus did not report its listening address")
+
+    def _wait_ready(self, deadline: float) -> None:
+        """It listens before it has loaded its blocks, answering 503 until then."""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (OSError, ValueError):
+                pass  # 503 (HTTPError is an OSError) or not accepting yet
+            time.sleep(0.05)
+        raise TimeoutError(f"prometheus at {self.url} never became ready")
 
     def _drain(self) -> None:
         stream = self.process.stderr if self.process is not None else None
