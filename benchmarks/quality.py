@@ -21,7 +21,7 @@ from autoscaler.replay.scenarios import IN_FLIGHT_HPA, bundled_llm_trace_path
 from autoscaler.replay.settings import SimulationSettings
 from autoscaler.replay.traces import read_azure_llm_csv, read_per_minute_csv, read_rps_lines
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
+TRACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "traces"
 
 
 class Quiet:

@@ -23,7 +23,7 @@ from autoscaler.replay.scenarios import SEED_HPA
 from autoscaler.replay.settings import SimulationSettings
 from autoscaler.replay.traces import read_rps_lines
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
+TRACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "traces"
 NASA = TRACES / "nasa_http_1995_rps_workload.tbz2"
 
 

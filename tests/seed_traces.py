@@ -1,6 +1,6 @@
 """The seed document's real `kubectl` traces, verbatim, and a parser for them.
 
-Source: `shared/seed/elastic-inference-design.txt` (the project's seed design document), end
+Source: `tests/data/seed/elastic-inference-design.txt` (the project's seed design document), end
 of file: `kubectl get hpa -w` for the two autoscalers that Sedna's JointInferenceService
 `helmet-detection-inference-example` creates (`hpa-<deployment>` for the edge and the cloud
 worker), then `kubectl get po` taken a bit later, on another shell prompt. The HPA specs
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-SOURCE_DOCUMENT = "shared/seed/elastic-inference-design.txt"
+SOURCE_DOCUMENT = "tests/data/seed/elastic-inference-design.txt"
 
 # Lines 297-314 of the seed document, copied verbatim (the two shell prompts included).
 HPA_WATCH_TEXT = """\

@@ -473,8 +473,7 @@ def test_pod_listing() -> None:
 
 
 def test_traces_are_verbatim_from_the_seed_document() -> None:
-    # The shared folder sits beside every checkout (CI included): a missing file fails.
-    path = Path(__file__).resolve().parents[2] / SOURCE_DOCUMENT
+    path = Path(__file__).resolve().parents[1] / SOURCE_DOCUMENT
     document = path.read_text(encoding="utf-8").splitlines()
     block = (HPA_WATCH_TEXT + POD_LIST_TEXT).splitlines()
     start = document.index(block[0])
