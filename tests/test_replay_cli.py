@@ -68,7 +68,7 @@ def test_replay_runs_policies_side_by_side(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_kubectl_watch_trace_is_replayed_open_loop(capsys: pytest.CaptureFixture[str]) -> None:
-    seed = Path(__file__).resolve().parents[2] / "shared" / "seed" / \
+    seed = Path(__file__).resolve().parent / "data" / "seed" / \
         "elastic-inference-design.txt"
     assert main(["replay", "--trace", str(seed), "--format", "kubectl-watch"]) == 0
     text = capsys.readouterr().out

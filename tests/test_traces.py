@@ -36,7 +36,7 @@ from autoscaler.replay.traces import (
 )
 from autoscaler.replay.traces_csv import scale_requests
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parent / "data"
 TRACES = SHARED / "traces"
 SEED_DOCUMENT = SHARED / "seed" / "elastic-inference-design.txt"
 
