@@ -130,8 +130,12 @@ def test_templates(source: PrometheusSource, metric_type: str, template: str,
     pytest.param("Object", "broken_ratio", "NaN", id="nan"),
     pytest.param("Object", 'absent_metric{x="y"}', "empty result", id="empty"),
     pytest.param("Pods", 'old_gauge{pod=~"{{pods}}"}', "stale", id="stale"),
+    # An aggregation is stamped with the evaluation time: the raw series' age still counts.
+    pytest.param("Pods", 'sum by (pod) (old_gauge{pod=~"{{pods}}"})', "stale",
+                 id="stale-through-sum-by-pod"),
+    pytest.param("Object", 'max(old_gauge)', "stale input", id="stale-object-aggregate"),
     pytest.param("Pods", "x{{nope}}", "unknown placeholder {{nope}}", id="bad-placeholder"),
-    pytest.param("Object", "sum(", "query failed", id="syntax-error"),
+    pytest.param("Object", "sum(", "HTTP 400", id="syntax-error"),
 ])
 def test_doubtful_answers_are_unavailable_never_zero(
         source: PrometheusSource, metric_type: str, template: str, fragment: str) -> None:
@@ -157,9 +161,11 @@ def test_bearer_token_is_sent_and_never_echoed(prometheus: PrometheusProcess,
     token.write_text("s3cr3t-token\n")
     source = PrometheusSource(PrometheusSettings("http://127.0.0.1:9", bearer_token_file=token,
                                                  timeout_seconds=1))
-    assert source.client.headers == {"Authorization": "Bearer s3cr3t-token"}
+    assert source.token.headers() == {"Authorization": "Bearer s3cr3t-token"}
     data = source.resource("ns", ["p0"], "cpu", NOW)
     assert isinstance(data, MetricUnavailable) and "s3cr3t" not in data.message
+    token.write_text("rotated-token-2\n")  # a rotated service-account token is picked up
+    assert source.token.headers() == {"Authorization": "Bearer rotated-token-2"}
 
 
 @pytest.mark.parametrize(("raw", "escaped"), [

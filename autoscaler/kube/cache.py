@@ -95,9 +95,9 @@ class WatchCache(Generic[T]):
             return
         try:
             target[key] = (version, self.convert(item))
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad object must not stop the watch
             log.warning("object skipped: malformed", kind=self.what, object="/".join(key),
-                        error=str(exc))
+                        error=f"{type(exc).__name__}: {exc}"[:500])
             target.pop(key, None)
 
     def apply(self, event_type: str, item: Mapping[str, Any]) -> None:

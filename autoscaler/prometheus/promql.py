@@ -98,3 +98,93 @@ def memory_query(namespace: str, pods: Iterable[str]) -> str:
     return (f'sum by (pod, container) (container_memory_working_set_bytes{{'
             f'{matcher("namespace", namespace)}, pod=~"{regex_alternation(pods)}", '
             f'container!="", container!="POD"}})')
+
+
+# Words that are not metric names where a selector could stand (PromQL keywords, aggregation
+# modifiers, set operators, literals).
+_KEYWORDS = frozenset({
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
+    "unless", "offset", "atan2", "inf", "nan", "sum", "min", "max", "avg", "group", "stddev",
+    "stdvar", "count", "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio"})
+_LABEL_LISTS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
+_IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def _skip_string(query: str, start: int) -> int:
+    quote = query[start]
+    index = start + 1
+    while index < len(query):
+        if query[index] == "\\" and quote != "`":
+            index += 2
+            continue
+        if query[index] == quote:
+            return index + 1
+        index += 1
+    return index
+
+
+def _skip_group(query: str, start: int, opening: str, closing: str) -> int:
+    """Index just past the group opened at `start` (strings inside are skipped)."""
+    depth, index = 0, start
+    while index < len(query):
+        char = query[index]
+        if char in "\"'`":
+            index = _skip_string(query, index)
+            continue
+        if char == opening:
+            depth += 1
+        elif char == closing:
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return index
+
+
+def _next_char(query: str, index: int) -> str:
+    while index < len(query) and query[index].isspace():
+        index += 1
+    return query[index] if index < len(query) else ""
+
+
+def instant_selectors(query: str) -> list[str]:
+    """The instant-vector selectors of a query (`name{matchers}`, `name`, `{matchers}`),
+    for checking the age of the raw series under any aggregation. Range selectors
+    (`x[5m]`) are left out: their range already bounds their age."""
+    found: list[str] = []
+    index = 0
+    while index < len(query):
+        char = query[index]
+        if char in "\"'`":
+            index = _skip_string(query, index)
+        elif char == "#":
+            newline = query.find("\n", index)
+            index = len(query) if newline < 0 else newline
+        elif char == "[":
+            index = _skip_group(query, index, "[", "]")
+        elif char == "{" or (_IDENT.match(query, index) and not (
+                index and (query[index - 1].isalnum() or query[index - 1] in "_."))):
+            index = _selector_at(query, index, found)
+        else:
+            index += 1
+    return found
+
+
+def _selector_at(query: str, index: int, found: list[str]) -> int:
+    match = _IDENT.match(query, index)
+    name = match.group(0) if match is not None and query[index] != "{" else ""
+    end = index + len(name)
+    after = _next_char(query, end)
+    if name in _LABEL_LISTS:
+        skip = end + (len(query[end:]) - len(query[end:].lstrip()))
+        return _skip_group(query, skip, "(", ")") if after == "(" else end
+    if name and (name in _KEYWORDS or after == "("):
+        return end  # a function or a keyword, not a metric
+    if name and name[0].isdigit():
+        return end
+    if after == "{":
+        brace = query.index("{", end)
+        end = _skip_group(query, brace, "{", "}")
+    if _next_char(query, end) != "[":
+        found.append(query[index:end].strip())
+    return end

@@ -1,4 +1,4 @@
-"""Prometheus as a metric source (prometheus-api-client, without its pandas extras).
+"""Prometheus as a metric source.
 
 Resource metrics come from cAdvisor series with metrics.k8s.io's semantics, so the upstream
 replica math applies unchanged: per pod and container, `rate()` of the CPU counter over
@@ -6,22 +6,29 @@ replica math applies unchanged: per pod and container, `rate()` of the CPU count
 window, which the readiness rules of the calculator read. Pods / Object / External metrics
 come from the user's PromQL templates (`spec.metricQueries`).
 
-Every answer is validated; anything doubtful is `MetricUnavailable` with the reason, never
-a zero: an empty vector, several series where one is expected, a series without the `pod`
-label (or twice the same pod), NaN or +-Inf, samples older than `staleness_seconds`, a
-timeout, an HTTP or TLS error.
+Every answer is validated (`autoscaler.prometheus.query`); anything doubtful is
+`MetricUnavailable` with the reason, never a zero: an empty vector, several series where one
+is expected, a series without the `pod` label or the same pod (and container) twice, NaN,
++-Inf or absurd magnitudes, negative resource usage, a timeout, an HTTP or TLS error.
+
+**Staleness rule.** Prometheus answers an instant query with a series' last sample for up to
+5 minutes after it stopped, and an aggregation (`sum by (pod)`) stamps its result with the
+evaluation time, so the age must be read from the raw series: for every instant-vector
+selector of the query (`promql.instant_selectors`), `max by (pod) (timestamp(<selector>))`
+is evaluated. A pod whose newest raw sample is older than `staleness_seconds` (120 s) is
+dropped from a Pods metric or a memory reading (it becomes a *missing* pod, which upstream's
+rules fill conservatively); for an Object or External metric any stale raw series fails the
+metric, naming it. CPU needs no check: `rate()` over the window only sees samples inside it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusConnect
 
 from algorithms.observation import (
     ExternalMetricData,
@@ -32,9 +39,16 @@ from algorithms.observation import (
     PodsMetricData,
     ResourceMetricsData,
 )
-from autoscaler.errors import TransientError
 from autoscaler.prometheus import promql
-from autoscaler.prometheus.auth import auth_headers, tls_verify
+from autoscaler.prometheus.auth import tls_verify
+from autoscaler.prometheus.query import (
+    PrometheusUnavailableError,
+    Sample,
+    TokenFile,
+    instant,
+)
+
+__all__ = ["PrometheusSettings", "PrometheusSource", "PrometheusUnavailableError", "Sample"]
 
 
 @dataclass(frozen=True)
@@ -48,62 +62,37 @@ class PrometheusSettings:
     staleness_seconds: float = 120.0
 
 
-@dataclass(frozen=True)
-class Sample:
-    labels: Mapping[str, str]
-    value: float
-    timestamp: float
-
-
-class PrometheusUnavailableError(TransientError):
-    """The query failed or its answer cannot be trusted; the message says which."""
-
-
 class PrometheusSource:
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
-        session = requests.Session()
-        session.verify = tls_verify(settings.ca_file, settings.verify_tls)
-        self.client = PrometheusConnect(url=settings.url,
-                                        headers=auth_headers(settings.bearer_token_file),
-                                        session=session,
-                                        disable_ssl=not settings.verify_tls)
+        self.session = requests.Session()
+        self.session.verify = tls_verify(settings.ca_file, settings.verify_tls)
+        self.token = TokenFile(settings.bearer_token_file)
+        self.url = settings.url.rstrip("/")
         self.queries = 0
 
     def instant(self, query: str, now: float) -> list[Sample]:
         self.queries += 1
-        try:
-            result: Any = self.client.custom_query(
-                query, params={"time": f"{now:.3f}"},
-                timeout=math.ceil(self.settings.timeout_seconds))
-        except Exception as exc:
-            raise PrometheusUnavailableError(f"query failed: {type(exc).__name__}: "
-                                        f"{_redact(str(exc))}") from exc
-        return [self._sample(item, query) for item in _vector(result, query)]
+        return instant(self.session, self.url, query, now, self.settings.timeout_seconds,
+                       self.token)
 
-    @staticmethod
-    def _sample(item: Mapping[str, Any], query: str) -> Sample:
-        labels = dict(item.get("metric") or {})
-        try:
-            timestamp, raw = item["value"]
-            value = float(raw)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise PrometheusUnavailableError(f"malformed sample {item!r} for {query}") from exc
-        if math.isnan(value) or math.isinf(value):
-            raise PrometheusUnavailableError(f"series {labels} has value {raw} (not a number "
-                                        "we can scale on)")
-        return Sample(labels, value, float(timestamp))
-
-    def _fresh(self, query: str, now: float) -> None:
-        """Reject answers built on samples older than the staleness bound: Prometheus keeps
-        returning a series for 5 minutes after its target vanished."""
+    def _stale_pods(self, query: str, now: float) -> tuple[set[str], list[str]]:
+        """(pods whose raw series are all older than the bound, stale series without a pod
+        label) over the query's instant selectors."""
         limit = now - self.settings.staleness_seconds
-        for sample in self.instant(f"timestamp({query})", now):
-            if sample.value < limit:
-                raise PrometheusUnavailableError(
-                    f"series {dict(sample.labels)} is stale: last sample "
-                    f"{now - sample.value:.0f} s old (limit {self.settings.staleness_seconds:.0f}"
-                    " s)")
+        stale_pods: set[str] = set()
+        unlabelled: list[str] = []
+        for selector in promql.instant_selectors(query):
+            for sample in self.instant(f"max by (pod) (timestamp({selector}))", now):
+                if sample.value >= limit:
+                    continue
+                pod = sample.labels.get("pod")
+                if pod:
+                    stale_pods.add(pod)
+                else:
+                    unlabelled.append(f"{selector[:80]} (last sample "
+                                      f"{now - sample.value:.0f} s old)")
+        return stale_pods, unlabelled
 
     # ----------------------------------------------------------------- resource metrics
 
@@ -119,8 +108,9 @@ class PrometheusSource:
             return MetricUnavailable(f"resource {resource!r} has no Prometheus query")
         try:
             samples = self.instant(query, now)
-            if resource == "memory":
-                self._fresh(query, now)
+            stale: set[str] = set()
+            if resource == "memory":  # a gauge: its last sample may be minutes old
+                stale, _ = self._stale_pods(query, now)
         except PrometheusUnavailableError as exc:
             return MetricUnavailable(f"prometheus: {exc}")
         window = self.settings.rate_window_seconds if resource == "cpu" else 0.0
@@ -130,6 +120,15 @@ class PrometheusSource:
             if not pod or not container:
                 return MetricUnavailable(f"prometheus: series {dict(sample.labels)} lacks "
                                          "the pod or container label")
+            if sample.value < 0:
+                return MetricUnavailable(f"prometheus: series {dict(sample.labels)} has "
+                                         f"negative {resource} usage {sample.value}")
+            if container in containers.get(pod, {}):
+                return MetricUnavailable(f"prometheus: pod {pod} container {container} "
+                                         "appears twice; the query must aggregate "
+                                         "`by (pod, container)`")
+            if pod in stale:
+                continue  # missing, not zero: upstream's rules decide what it counts as
             containers.setdefault(pod, {})[container] = {
                 resource: math.ceil(sample.value * to_milli)}
         if not containers:
@@ -154,13 +153,17 @@ class PrometheusSource:
         try:
             query = self._render(template, namespace, pods, selector, name)
             samples = self.instant(query, now)
-            self._fresh(query, now)
+            stale, unlabelled = self._stale_pods(query, now)
         except (PrometheusUnavailableError, promql.QueryError) as exc:
             return MetricUnavailable(f"prometheus ({name}): {exc}")
         if not samples:
             return MetricUnavailable(f"prometheus ({name}): empty result for {query}")
         if metric_type == "Pods":
-            return _per_pod(samples, name)
+            return _per_pod(samples, name, stale)
+        if unlabelled or stale:
+            what = unlabelled[0] if unlabelled else f"series of pod {sorted(stale)[0]}"
+            return MetricUnavailable(f"prometheus ({name}): stale input: {what}; no sample "
+                                     f"within {self.settings.staleness_seconds:.0f} s")
         if metric_type == "Object" and len(samples) != 1:
             return MetricUnavailable(f"prometheus ({name}): {len(samples)} series where one "
                                      f"object value is expected; aggregate the query")
@@ -170,7 +173,7 @@ class PrometheusSource:
         return ExternalMetricData(milli)
 
 
-def _per_pod(samples: list[Sample], name: str) -> MetricData:
+def _per_pod(samples: list[Sample], name: str, stale: set[str]) -> MetricData:
     values: dict[str, int] = {}
     for sample in samples:
         pod = sample.labels.get("pod")
@@ -181,17 +184,7 @@ def _per_pod(samples: list[Sample], name: str) -> MetricData:
             return MetricUnavailable(f"prometheus ({name}): pod {pod} appears twice; "
                                      "aggregate `by (pod)`")
         values[pod] = math.ceil(sample.value * 1000.0)
-    return PodsMetricData(values)
-
-
-def _vector(result: Any, query: str) -> list[Mapping[str, Any]]:
-    if not isinstance(result, list):
-        raise PrometheusUnavailableError(f"expected an instant vector for {query}, got "
-                                    f"{type(result).__name__}")
-    return result
-
-
-def _redact(text: str) -> str:
-    """Error texts from requests can echo headers; never let a bearer token through."""
-    return " ".join("Bearer <redacted>" if part.startswith("Bearer") else part
-                    for part in text.split(" "))
+    fresh = {pod: value for pod, value in values.items() if pod not in stale}
+    if not fresh:
+        return MetricUnavailable(f"prometheus ({name}): every pod's series is stale")
+    return PodsMetricData(fresh)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from algorithms.defaults import set_defaults
-from algorithms.errors import SpecError
+from algorithms.errors import CoreError, SpecError
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.spec_codec import parse_spec
 from algorithms.validation import validate_spec
@@ -23,6 +23,8 @@ def checked_spec(raw: Any, path: str = "spec"
         spec = set_defaults(parse_spec(raw, path))
     except SpecError as exc:
         return None, tuple(str(e) for e in exc.errors)
+    except (CoreError, RecursionError) as exc:  # not a field error: still only this spec's
+        return None, (f"{path}: Invalid value: {type(exc).__name__}: {str(exc)[:200]}",)
     errors = validate_spec(spec, path)
     if errors:
         return None, tuple(str(e) for e in errors)
