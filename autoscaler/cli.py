@@ -256,10 +256,10 @@ def _run(argv: list[str] | None) -> int:
         if args.clock_file is not None:
             from autoscaler.clock import FileClock  # noqa: PLC0415
             clock = FileClock(args.clock_file)
-        return run_daemon(_daemon_options(args, with_loop=True), clock=clock)
+        return _exit_now(run_daemon(_daemon_options(args, with_loop=True), clock=clock))
     if args.command == "edge":
         from autoscaler.edge.app import EdgeOptions, run_edge  # noqa: PLC0415 - see top
-        return run_edge(EdgeOptions(
+        return _exit_now(run_edge(EdgeOptions(
             node_name=args.node_name, journal=args.journal, metaserver=args.metaserver,
             kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
             spec_dir=args.spec_dir, crd=not args.no_crd, sedna=args.sedna,
@@ -267,7 +267,7 @@ def _run(argv: list[str] | None) -> int:
             lease_namespace=args.lease_namespace,
             identity=args.identity, sync_period_seconds=args.sync_period,
             metrics_addr=args.metrics_addr, once=args.once, now=args.now,
-            log_format=args.log_format))
+            log_format=args.log_format)))
     if args.command == "llm-proxy":
         from autoscaler.llmproxy.cli import run_from_args  # noqa: PLC0415 - aiohttp is heavy
         return run_from_args(args)
@@ -275,6 +275,15 @@ def _run(argv: list[str] | None) -> int:
         from autoscaler.daemon.table import print_table  # noqa: PLC0415
         return print_table(_daemon_options(args, with_loop=False), sys.stdout)
     return 2
+
+
+def _exit_now(code: int) -> int:
+    """End a long-running process once it has shut down in order (loop stopped, caches
+    stopped, "stopped" logged): watch threads may still sit in a socket read, and letting
+    the interpreter finalize around them can abort (SIGABRT). Streams are flushed first."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:

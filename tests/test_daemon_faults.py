@@ -5,7 +5,10 @@ request log, the ElasticAutoscaler's status and the daemon's JSON log lines."""
 
 from __future__ import annotations
 
+import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -235,3 +238,52 @@ def test_status_write_of_a_pass_reaches_the_api(api: FakeApiServer,
     assert patches[0].body["status"]["history"]["pendingScale"]["toReplicas"] == 2
     assert patches[1].body["status"]["history"]["pendingScale"] is None
     assert status(api)["desiredReplicas"] == 2 and APP in status(api)["reference"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_readyz_turns_false_within_one_pass_of_losing_the_api(api: FakeApiServer,
+                                                              tmp_path: Path) -> None:
+    autoscaler_cr(api)
+    port = _free_port()
+    daemon = DaemonProcess(api, tmp_path, "--metrics-addr", f"127.0.0.1:{port}")
+    try:
+        play_deployment_controller(api, 1.5, T0)
+        daemon.start(T0)
+        assert _status_of(f"http://127.0.0.1:{port}/readyz") == 200
+        api.stop()
+        daemon.step(T0 + STEP)  # one pass that cannot reach the API server
+        assert _status_of(f"http://127.0.0.1:{port}/readyz") == 503
+        assert _status_of(f"http://127.0.0.1:{port}/healthz") == 200  # alive, not ready
+        api.start()
+        t = T0 + STEP
+        while _status_of(f"http://127.0.0.1:{port}/readyz") != 200 and t < T0 + 6 * STEP:
+            t += STEP
+            daemon.step(t)
+        assert _status_of(f"http://127.0.0.1:{port}/readyz") == 200
+    finally:
+        daemon.stop()
+
+
+def test_sigterm_exits_in_bounded_time_while_the_api_hangs(api: FakeApiServer,
+                                                           tmp_path: Path) -> None:
+    autoscaler_cr(api)
+    api.delay(None, ".*", seconds=120, times=None)  # every request hangs: caches never sync
+    daemon = DaemonProcess(api, tmp_path)
+    daemon.launch(T0)
+    _until(lambda: daemon.log_path.stat().st_size > 0, 20)  # "starting": it is connecting
+    started = time.monotonic()
+    assert daemon.stop() == 0
+    assert time.monotonic() - started < 15  # documented bound: the pass + 10 s

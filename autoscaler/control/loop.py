@@ -6,7 +6,14 @@ the flag), plus a deterministic per-autoscaler jitter of up to 10 % of the perio
 thousand autoscalers do not all hit the API server in the same second. A pass reads the
 clock once (rounded to microseconds: what the persisted state can carry exactly), creates
 one metrics.k8s.io cache (one LIST per namespace), and runs the due autoscalers on at most
-`workers` threads. SIGTERM sets `stop`: the pass in flight finishes and `run` returns.
+`workers` threads of one persistent pool. SIGTERM sets `stop`: the pass in flight finishes
+and `run` returns.
+
+**Per-pass deadline.** A pass waits for its reconciles at most `pass_deadline_seconds` (the
+sync period by default). A reconcile still running then (a slow Prometheus, a hung
+connection: each call is bounded by its own timeout) keeps running on its worker and is
+collected by a later pass; only its own autoscaler waits (it is not started again while in
+flight), the others keep their schedule.
 
 Failures of a pass (`PassResult.failure`, classified by `autoscaler.errors`):
 * transient (5xx, timeouts, dropped or refused connections): the next pass comes at the
@@ -24,7 +31,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import structlog
@@ -87,11 +94,18 @@ class Loop:
     next_due: dict[str, float] = field(default_factory=dict)
     parked: dict[str, Backoff] = field(default_factory=dict)
     last_pass: float | None = None
+    pass_deadline_seconds: float | None = None  # None: the sync period
+    # Whether the last pass reached the API server (False when every reconcile failed to
+    # connect): /readyz reports it.
+    api_reachable: bool = True
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _in_flight: dict[str, tuple[ManagedSpec, float, Future[PassResult]]] = field(
+        default_factory=dict, repr=False)
 
     def period(self, managed: ManagedSpec) -> float:
         return managed.sync_period_seconds or self.sync_period_seconds
 
-    def run_pass(self) -> list[PassResult]:
+    def run_pass(self, wait_all: bool = False) -> list[PassResult]:
         now = round(self.clock.now(), 6)
         current = list(self.specs())
         keys = {m.key for m in current}
@@ -100,18 +114,61 @@ class Loop:
             self.parked.pop(gone, None)
             self.reconciler.forget(gone)
         self.reconciler.recorder.duplicates = duplicate_targets(current)
-        due = [m for m in current if self._due(m, now)]
+        results = self._collect()
+        due = [m for m in current if m.key not in self._in_flight and self._due(m, now)]
         self.metrics.invalid.set(sum(1 for m in current if m.spec is None))
         if not due:
-            return []
+            return results
         metrics = self.metrics_pass()
-        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
-            results = list(pool.map(lambda m: self._one(m, metrics, now), due))
-        for managed, result in zip(due, results, strict=True):
-            self._schedule(managed, result, now)
+        pool = self._workers()
+        for managed in due:
+            self._in_flight[managed.key] = (managed, now, pool.submit(self._one, managed,
+                                                                       metrics, now))
+        futures = [f for _, _, f in self._in_flight.values()]
+        deadline = None if wait_all else (self.pass_deadline_seconds or self.sync_period_seconds)
+        wait(futures, timeout=deadline)
+        fresh = self._collect()
+        for key in self._in_flight:
+            log.warning("reconcile still running at the pass deadline; the pass goes on",
+                        autoscaler=key, deadline_seconds=deadline)
+        self._reachability(fresh)
         self.metrics.passes.inc()
         self.last_pass = now
-        return results
+        return [*results, *fresh]
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=max(1, self.workers),
+                                            thread_name_prefix="reconcile")
+        return self._pool
+
+    def _collect(self) -> list[PassResult]:
+        """Results of finished reconciles (this pass's or late ones), scheduled."""
+        done = []
+        for key, (managed, started, future) in list(self._in_flight.items()):
+            if future.done():
+                del self._in_flight[key]
+                result = future.result()
+                self._schedule(managed, result, started)
+                done.append(result)
+        return done
+
+    def _reachability(self, results: list[PassResult]) -> None:
+        if not results:
+            return
+        self.api_reachable = any((r.plan is not None and r.plan.current_replicas is not None)
+                                 or not isinstance(r.failure, TransientError)
+                                 for r in results)
+
+    def close(self, timeout_seconds: float = 10.0) -> None:
+        """Stop the workers: reconciles in flight get `timeout_seconds` to finish."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pool.shutdown(wait=False, cancel_futures=True)
+        futures = [f for _, _, f in self._in_flight.values()]
+        if futures:
+            wait(futures, timeout=timeout_seconds)
 
     def _due(self, managed: ManagedSpec, now: float) -> bool:
         backoff = self.parked.get(managed.key)
@@ -172,7 +229,7 @@ class Loop:
 
     def run(self, once: bool = False) -> None:
         while not self.stop.is_set():
-            self.run_pass()
+            self.run_pass(wait_all=once)
             if once:
                 return
             # Wake at the next due autoscaler, but at least every second, so new specs

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -35,12 +36,42 @@ class DaemonMetrics:
                              registry=self.registry)
 
 
+MAX_CONNECTIONS = 16
+READ_TIMEOUT_SECONDS = 5.0
+
+
+class BoundedServer(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS handled at once (more are closed at once: probes and scrapes
+    retry), each with a read timeout, so idle or slow clients cannot pin threads."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]
+                 ) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
 def serve(address: str, metrics: DaemonMetrics, ready: Callable[[], bool]
           ) -> ThreadingHTTPServer:
     """Start serving on `host:port` (":8080" = all interfaces) in a daemon thread."""
     host, _, port = address.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = READ_TIMEOUT_SECONDS  # the socket's: a silent client is dropped
         def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
@@ -63,6 +94,6 @@ def serve(address: str, metrics: DaemonMetrics, ready: Callable[[], bool]
         def log_message(self, format: str, *args: object) -> None:
             pass  # probes every few seconds would drown the decision log
 
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    server = BoundedServer((host or "0.0.0.0", int(port)), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
     return server

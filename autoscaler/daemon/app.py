@@ -25,7 +25,7 @@ from autoscaler.ownership.gate import GatedEvents, GatedScale, WriterGate
 from autoscaler.ownership.lease import LeaseClient
 from autoscaler.ownership.rules import Candidate
 from autoscaler.prometheus.source import PrometheusSettings, PrometheusSource
-from autoscaler.runtime.process import configure_logging, run_loop
+from autoscaler.runtime.process import configure_logging, run_loop, stop_on_signals
 from autoscaler.runtime.specsources import SpecSourceOptions, SpecSources
 from autoscaler.runtime.wiring import (
     dry_run_printer,
@@ -87,6 +87,7 @@ def _cloud_gate(api_client: client.ApiClient, options: DaemonOptions) -> WriterG
 
 def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
                clock: Clock | None = None) -> int:
+    stop = stop_on_signals()
     configure_logging(options.log_format, sys.stderr)
     if options.now is not None and not options.once:
         print("error: --now needs --once (a daemon runs on the real clock)", file=sys.stderr)
@@ -124,6 +125,6 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
 
     loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
                 clock=clock, sync_period_seconds=options.sync_period_seconds,
-                workers=options.workers)
+                workers=options.workers, stop=stop)
     run_loop(loop, [pods, *specs.caches], options.metrics_addr, options.once)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
+import time
 from typing import Any, Protocol, TextIO
 
 import structlog
@@ -15,6 +17,7 @@ from autoscaler.control.server import serve
 log = structlog.get_logger("autoscaler.process")
 
 CACHE_SYNC_SECONDS = 30.0
+SHUTDOWN_SECONDS = 10.0
 
 
 class Cache(Protocol):
@@ -40,26 +43,47 @@ def configure_logging(fmt: str, stream: TextIO) -> None:
         logger_factory=structlog.PrintLoggerFactory(stream), cache_logger_on_first_use=False)
 
 
+def stop_on_signals() -> threading.Event:
+    """SIGTERM/SIGINT set the returned event: installed first thing, so a signal during
+    start-up (connecting, syncing caches) is a clean stop too."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
 def run_loop(loop: Loop, caches: list[Cache], metrics_addr: str | None, once: bool) -> None:
     """SIGTERM/SIGINT stop the loop after the pass in flight; caches start and sync before
-    the first pass; /metrics, /healthz and /readyz are served while it runs."""
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: loop.stop.set())
+    the first pass (at most CACHE_SYNC_SECONDS in all, cut short by SIGTERM); /metrics,
+    /healthz and /readyz are served while it runs. /readyz is ready when every cache has
+    listed and the last pass reached the API server.
+
+    Shutdown is bounded: after SIGTERM the pass in flight finishes (each API call has its
+    own timeout), reconciles still running get SHUTDOWN_SECONDS, watches are abandoned."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: loop.stop.set())
     for cache in caches:
         cache.start()
     server = None
     if metrics_addr:
         server = serve(metrics_addr, loop.metrics,
-                       ready=lambda: all(c.synced for c in caches))
+                       ready=lambda: all(c.synced for c in caches) and loop.api_reachable)
+    deadline = time.monotonic() + CACHE_SYNC_SECONDS
     for cache in caches:
-        if not cache.wait_synced(CACHE_SYNC_SECONDS):
-            log.warning("cache not synced; starting anyway (passes report what is missing)",
-                        cache=type(cache).__name__)
+        while not loop.stop.is_set() and not cache.wait_synced(0.2):
+            if time.monotonic() >= deadline:
+                log.warning("cache not synced; starting anyway (passes report what is "
+                            "missing)", cache=type(cache).__name__)
+                break
     try:
-        loop.run(once=once)
+        if not loop.stop.is_set():
+            loop.run(once=once)
     finally:
+        loop.close(SHUTDOWN_SECONDS)
         for cache in caches:
             cache.stop()
         if server is not None:
             server.shutdown()
+            server.server_close()
         log.info("stopped")
