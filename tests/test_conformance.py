@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autoscaler import conformance
 
@@ -108,3 +110,55 @@ def test_cli_entry_point_prints_summary_line() -> None:
     total = sum(len(json.loads(p.read_text())["cases"]) for p in CASE_FILES)
     assert proc.stdout.splitlines()[-1] == f"{total} passed, 0 failed"
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    pytest.param("[" * 100_000 + "]" * 100_000, "nested deeper", id="100k-deep"),
+    pytest.param('{"cases": [{"id": "x", "now": ' + "9" * 5001 + "}]}", "integer",
+                 id="5001-digit-integer"),
+    pytest.param("\xff\xfe not json", "line 1", id="garbage"),
+])
+def test_unreadable_files_are_reported_and_the_run_goes_on(
+        tmp_path: Path, content: str, fragment: str) -> None:
+    bad = _write(tmp_path, content, "bad.json")
+    good = SHARED / "normalize.json"
+    summary = conformance.run_paths([bad, good])
+    assert summary.failures and fragment in summary.failures[0]
+    assert summary.passed == len(json.loads(good.read_text())["cases"])
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6)
+                     | st.floats(allow_nan=False) | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+_CASES = [c for p in CASE_FILES for c in json.loads(p.read_text())["cases"]]
+
+
+def _mutate(case: Any, path: list[str | int], value: Any) -> Any:
+    """Replace (or add) the field at `path`, as far as the path exists."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(case, dict):
+        key = head if isinstance(head, str) else (sorted(case)[head % len(case)] if case
+                                                  else "x")
+        return {**case, key: _mutate(case.get(key), rest, value)}
+    if isinstance(case, list) and case:
+        index = head if isinstance(head, int) else 0
+        index %= len(case)
+        return [*case[:index], _mutate(case[index], rest, value), *case[index + 1:]]
+    return value
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(range(len(_CASES))),
+       st.lists(st.integers(0, 50) | st.sampled_from(
+           ["hpa", "spec", "status", "metrics", "pods", "scale", "behavior", "history",
+            "controller", "expect", "metric", "containers", "pod_metrics"]),
+           min_size=1, max_size=5),
+       _json)
+def test_mutated_cases_never_stop_the_run(index: int, path: list[str | int],
+                                          value: Any) -> None:
+    summary = conformance.Summary()
+    conformance.run_case(_mutate(_CASES[index], path, value), "mutated", summary)
+    assert summary.passed + summary.failed == 1

@@ -95,7 +95,7 @@ class WatchCache(Generic[T]):
             return
         try:
             target[key] = (version, self.convert(item))
-        except Exception as exc:  # noqa: BLE001 - one bad object must not stop the watch
+        except Exception as exc:
             log.warning("object skipped: malformed", kind=self.what, object="/".join(key),
                         error=f"{type(exc).__name__}: {exc}"[:500])
             target.pop(key, None)
