@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoscaler import conformance
+from autoscaler.errors import AutoscalerError, UsageError
 from autoscaler.llmproxy.cli import add_arguments as llm_proxy_arguments
 from autoscaler.replay.settings import SCENARIO_NAMES, ModelOverrides
 
@@ -22,7 +24,10 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autoscaler", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="autoscaler", description=__doc__,
+        epilog="Exit status: 0 done, 1 runtime failure, 2 usage error. --debug (anywhere) "
+               "shows the traceback of an unexpected failure.")
     sub = parser.add_subparsers(dest="command", required=True)
     conf = sub.add_parser("conformance", help="run upstream-derived HPA conformance case files")
     conf.add_argument("files", nargs="+", help="case files (JSON, see FORMAT.md)")
@@ -69,7 +74,8 @@ def _edge_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lease-namespace",
                    default=os.environ.get("POD_NAMESPACE", "edge-autoscaler"))
     p.add_argument("--identity", default="", help="Lease holder identity (default: node name)")
-    p.add_argument("--sync-period", type=float, default=15.0)
+    p.add_argument("--sync-period", type=_seconds(1, 3600), default=15.0,
+                   help="seconds between passes (default 15)")
     p.add_argument("--metrics-addr")
     p.add_argument("--once", action="store_true")
     p.add_argument("--now", type=float)
@@ -85,8 +91,10 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                    help="honor Sedna JointInferenceService edgeWorker.hpa / cloudWorker.hpa")
     p.add_argument("--dry-run", action="store_true",
                    help="compute and print every decision; never write to the cluster")
-    p.add_argument("--sync-period", type=float, default=15.0, help="seconds (default 15)")
-    p.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    p.add_argument("--sync-period", type=_seconds(1, 3600), default=15.0,
+                   help="seconds between passes of an autoscaler (default 15)")
+    p.add_argument("--workers", type=_count(1, 256), default=4,
+                   help="concurrent reconciles (default 4)")
     p.add_argument("--metrics-addr", help="serve /metrics, /healthz, /readyz, e.g. :8080")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--now", type=float,
@@ -96,14 +104,15 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clock-file", type=Path,
                    help="read the time from this file (Unix seconds) instead of the system "
                         "clock; after each pass FILE.done gets that time (end-to-end tests)")
-    p.add_argument("--request-timeout", type=float, default=10.0, help="API call timeout")
+    p.add_argument("--request-timeout", type=_seconds(0.1, 300), default=10.0,
+                   help="timeout of one API or Prometheus call, seconds (default 10)")
     p.add_argument("--prometheus-url", help="Prometheus for Pods/Object/External metrics "
                                             "and as the fallback for CPU/memory")
     p.add_argument("--prometheus-token-file", type=Path, help="bearer token file")
     p.add_argument("--prometheus-ca-file", type=Path, help="CA bundle to verify TLS with")
     p.add_argument("--prometheus-insecure-skip-tls-verify", action="store_true",
                    help="do not verify Prometheus' certificate (not recommended)")
-    p.add_argument("--prometheus-rate-window", type=float, default=60.0,
+    p.add_argument("--prometheus-rate-window", type=_seconds(1, 3600), default=60.0,
                    help="rate() window for CPU, seconds (default 60)")
     p.add_argument("--writer-leases", action="store_true",
                    help="hold a Lease per target (single writer with edge agents / HA)")
@@ -235,11 +244,30 @@ def _partition(text: str | None) -> tuple[float, float] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 1 a runtime failure, 2 a usage error (argparse's too). Every
+    mistake is one line on stderr saying what is wrong and what to do; `--debug` (anywhere
+    on the line) shows the traceback of an unexpected failure instead."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words
     try:
-        return _run(argv)
+        return _run([w for w in words if w != "--debug"])
     except BrokenPipeError:  # `autoscaler demo | head` is fine
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        return 130
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AutoscalerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"error: internal: {type(exc).__name__}: {str(exc)[:300]} (run again with "
+              "--debug for the traceback, and report it)", file=sys.stderr)
+        return 1
 
 
 def _run(argv: list[str] | None) -> int:
@@ -251,6 +279,7 @@ def _run(argv: list[str] | None) -> int:
         options = ReplayOptions() if args.command == "demo" else _replay_options(args)
         return run_replay(options, sys.stdout)
     if args.command == "run":
+        _check_run_flags(args)
         from autoscaler.daemon.app import run_daemon  # noqa: PLC0415
         clock = None
         if args.clock_file is not None:
@@ -275,6 +304,47 @@ def _run(argv: list[str] | None) -> int:
         from autoscaler.daemon.table import print_table  # noqa: PLC0415
         return print_table(_daemon_options(args, with_loop=False), sys.stdout)
     return 2
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise argparse.ArgumentTypeError(f"{text}: must be between {low:g} and {high:g}")
+        return value
+    return parse
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text}: must be between {low} and {high}")
+        return value
+    return parse
+
+
+def _check_run_flags(args: argparse.Namespace) -> None:
+    """Flags that only mean something together: refuse them alone instead of ignoring."""
+    needs = [("prometheus_token_file", "prometheus_url", "--prometheus-token-file",
+              "--prometheus-url"),
+             ("prometheus_ca_file", "prometheus_url", "--prometheus-ca-file",
+              "--prometheus-url"),
+             ("prometheus_insecure_skip_tls_verify", "prometheus_url",
+              "--prometheus-insecure-skip-tls-verify", "--prometheus-url"),
+             ("identity", "writer_leases", "--identity", "--writer-leases"),
+             ("now", "once", "--now", "--once")]
+    for flag, required, flag_name, required_name in needs:
+        if getattr(args, flag) and not getattr(args, required):
+            raise UsageError(f"{flag_name} needs {required_name}")
+    if args.clock_file is not None and (args.now is not None or args.once):
+        raise UsageError("--clock-file drives a long-running daemon: not with --now/--once")
 
 
 def _exit_now(code: int) -> int:

@@ -9,7 +9,8 @@ AutoscalerError                 every error the I/O layer raises on purpose
 └── PermanentError              the same request cannot succeed (403, 404, 422): report it,
     │                           back off, wait for a change; `hint` says what a person can do
     └── InputError              untrusted input is malformed (a file, an answer, a flag): the
-                                message names where; also a ValueError
+        │                       message names where; also a ValueError
+        └── UsageError          the invocation must change (flags, kubeconfig): exit 2
 ```
 
 The pure layer (`algorithms`) has its own root, `algorithms.errors.CoreError`, and never
@@ -68,6 +69,10 @@ class PermanentError(AutoscalerError):
 
 class InputError(PermanentError, ValueError):
     """Malformed input; the message names where (file:line, object and field)."""
+
+
+class UsageError(InputError):
+    """The command line or its configuration must change (the CLI exits with status 2)."""
 
 
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}

@@ -98,6 +98,7 @@ class Loop:
     # Whether the last pass reached the API server (False when every reconcile failed to
     # connect): /readyz reports it.
     api_reachable: bool = True
+    last_failure: AutoscalerError | None = None
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _in_flight: dict[str, tuple[ManagedSpec, float, Future[PassResult]]] = field(
         default_factory=dict, repr=False)
@@ -156,6 +157,7 @@ class Loop:
     def _reachability(self, results: list[PassResult]) -> None:
         if not results:
             return
+        self.last_failure = next((r.failure for r in results if r.failure is not None), None)
         self.api_reachable = any((r.plan is not None and r.plan.current_replicas is not None)
                                  or not isinstance(r.failure, TransientError)
                                  for r in results)

@@ -25,7 +25,13 @@ from autoscaler.ownership.gate import GatedEvents, GatedScale, WriterGate
 from autoscaler.ownership.lease import LeaseClient
 from autoscaler.ownership.rules import Candidate
 from autoscaler.prometheus.source import PrometheusSettings, PrometheusSource
-from autoscaler.runtime.process import configure_logging, run_loop, stop_on_signals
+from autoscaler.runtime.process import (
+    Cache,
+    configure_logging,
+    once_failure,
+    run_loop,
+    stop_on_signals,
+)
 from autoscaler.runtime.specsources import SpecSourceOptions, SpecSources
 from autoscaler.runtime.wiring import (
     dry_run_printer,
@@ -126,5 +132,10 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
                 clock=clock, sync_period_seconds=options.sync_period_seconds,
                 workers=options.workers, stop=stop)
-    run_loop(loop, [pods, *specs.caches], options.metrics_addr, options.once)
+    caches: list[Cache] = [pods, *specs.caches]
+    run_loop(loop, caches, options.metrics_addr, options.once)
+    problem = once_failure(loop, caches) if options.once else ""
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     return 0

@@ -17,7 +17,13 @@ from typing import Any, Generic, TypeVar
 import structlog
 from kubernetes.watch.watch import iter_resp_lines
 
-from autoscaler.errors import AutoscalerError, TransientError, classify
+from autoscaler.errors import (
+    AutoscalerError,
+    PermanentError,
+    TransientError,
+    boundary,
+    classify,
+)
 
 log = structlog.get_logger("autoscaler.cache")
 
@@ -31,11 +37,12 @@ Lister = Callable[..., Any]  # a typed-API list function: list_namespaced_pod, .
 class WatchCache(Generic[T]):
     def __init__(self, what: str, list_fn: Lister, list_args: tuple[Any, ...],
                  convert: Callable[[Mapping[str, Any]], T], timeout_seconds: float = 30.0,
-                 list_kwargs: Mapping[str, Any] | None = None) -> None:
+                 list_kwargs: Mapping[str, Any] | None = None, not_found: str = "") -> None:
         self.what = what
         self.list_fn = list_fn
         self.list_args = list_args
         self.list_kwargs = dict(list_kwargs or {})  # e.g. field_selector="spec.nodeName=n"
+        self.not_found = not_found  # what a 404 on the LIST means, e.g. a CRD missing
         self.convert = convert
         self.timeout = timeout_seconds
         self._lock = threading.Lock()
@@ -72,10 +79,20 @@ class WatchCache(Generic[T]):
                     if namespace is None or ns == namespace]
 
     def list_now(self) -> str:
-        """LIST and replace the contents; returns the list's resourceVersion."""
-        response = self.list_fn(*self.list_args, **self.list_kwargs, _preload_content=False,
-                                 _request_timeout=self.timeout)
-        document = json.loads(response.data)
+        """LIST and replace the contents; returns the list's resourceVersion. Failures are
+        the error tree's (a 404 with `not_found` set says what to install)."""
+        try:
+            with boundary(f"list {self.what}"):
+                response = self.list_fn(*self.list_args, **self.list_kwargs,
+                                         _preload_content=False,
+                                         _request_timeout=self.timeout)
+                document = json.loads(response.data)
+                if not isinstance(document, dict):
+                    raise ValueError(f"a LIST answered {str(document)[:60]}")
+        except AutoscalerError as exc:
+            if exc.status == 404 and self.not_found:
+                raise PermanentError(self.not_found, 404) from exc
+            raise
         fresh: dict[tuple[str, str], tuple[str, T]] = {}
         for item in document.get("items") or []:
             self._put(fresh, item)
@@ -115,6 +132,8 @@ class WatchCache(Generic[T]):
                 self._watch(self.list_now())
             except Exception as exc:
                 self.last_error = classify(exc, f"list/watch {self.what}")
+                if self.last_error.status == 404 and self.not_found:
+                    self.last_error = PermanentError(self.not_found, 404)
                 log.warning("watch restarting", kind=self.what, error=str(self.last_error))
                 self._stop.wait(RETRY_SECONDS)
 

@@ -7,10 +7,15 @@ never logged: `describe()` reports the host and whether a token is set, not the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import urllib3
+import yaml
 from kubernetes import client, config
+
+from autoscaler.errors import UsageError
 
 # The loop owns retry and backoff: one quick retry for a stale keep-alive connection, no
 # more (urllib3's default of 3 would multiply every timeout by four).
@@ -34,18 +39,28 @@ class Connection:
 
 def connect(kubeconfig: str | None = None, context: str | None = None,
             in_cluster: bool | None = None) -> Connection:
-    """`in_cluster=None` tries the service account first, then the kubeconfig."""
+    """`in_cluster=None` tries the service account first, then the kubeconfig. A missing or
+    unusable configuration is a `UsageError` saying what to pass."""
     configuration = client.Configuration()
     if in_cluster is not False:
         try:
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
             return _connection(configuration)
-        except config.ConfigException:
+        except config.ConfigException as exc:
             if in_cluster:
-                raise
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, context=context, client_configuration=configuration)
+                raise UsageError(f"not running in a cluster: {exc}") from exc
+    path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    if kubeconfig is None and not Path(path.split(os.pathsep)[0]).expanduser().exists():
+        raise UsageError(f"no kubeconfig at {path} and not in a cluster: pass --kubeconfig")
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=configuration)
+    except (config.ConfigException, OSError, ValueError, TypeError, KeyError,
+            AttributeError, yaml.YAMLError) as exc:
+        raise UsageError(f"kubeconfig {path}: cannot use it: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}: pass a valid --kubeconfig (and --context)"
+                         ) from exc
     return _connection(configuration)
 
 

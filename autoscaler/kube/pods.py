@@ -6,6 +6,7 @@ from kubernetes import client
 
 from algorithms.labels import Selector
 from algorithms.pods import PodInfo
+from autoscaler.errors import AutoscalerError
 from autoscaler.kube.cache import WatchCache
 from autoscaler.kube.convert import pod_info
 
@@ -28,6 +29,11 @@ class PodCache:
     @property
     def synced(self) -> bool:
         return all(cache.synced for cache in self.caches.values())
+
+    @property
+    def last_error(self) -> AutoscalerError | None:
+        return next((c.last_error for c in self.caches.values() if c.last_error is not None),
+                    None)
 
     def start(self) -> None:
         for cache in self.caches.values():

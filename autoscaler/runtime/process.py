@@ -13,6 +13,7 @@ import structlog
 
 from autoscaler.control.loop import Loop
 from autoscaler.control.server import serve
+from autoscaler.errors import AutoscalerError
 
 log = structlog.get_logger("autoscaler.process")
 
@@ -23,6 +24,9 @@ SHUTDOWN_SECONDS = 10.0
 class Cache(Protocol):
     @property
     def synced(self) -> bool: ...
+
+    @property
+    def last_error(self) -> AutoscalerError | None: ...
 
     def start(self) -> None: ...
 
@@ -72,6 +76,8 @@ def run_loop(loop: Loop, caches: list[Cache], metrics_addr: str | None, once: bo
     deadline = time.monotonic() + CACHE_SYNC_SECONDS
     for cache in caches:
         while not loop.stop.is_set() and not cache.wait_synced(0.2):
+            if once and cache.last_error is not None:
+                break  # one pass: do not wait out a failure the pass will report
             if time.monotonic() >= deadline:
                 log.warning("cache not synced; starting anyway (passes report what is "
                             "missing)", cache=type(cache).__name__)
@@ -87,3 +93,15 @@ def run_loop(loop: Loop, caches: list[Cache], metrics_addr: str | None, once: bo
             server.shutdown()
             server.server_close()
         log.info("stopped")
+
+
+def once_failure(loop: Loop, caches: list[Cache]) -> str:
+    """Why a single pass (`--once`) did not do its job, or "": a cache that never listed
+    (the specs or pods are unknown), or no reconcile that reached the API server."""
+    for cache in caches:
+        if not cache.synced:
+            error = cache.last_error
+            return str(error) if error is not None else "a watch cache never listed"
+    if not loop.api_reachable:
+        return f"the API server could not be reached: {loop.last_failure}"
+    return ""

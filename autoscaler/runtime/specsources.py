@@ -23,12 +23,15 @@ class SpecSourceOptions:
 
 
 def _custom_cache(custom: client.CustomObjectsApi, group: str, version: str, plural: str,
-                  namespaces: tuple[str, ...], convert: Any) -> list[WatchCache[Any]]:
+                  namespaces: tuple[str, ...], convert: Any, install: str
+                  ) -> list[WatchCache[Any]]:
+    missing = f"CRD {plural}.{group} not installed: {install}"
     if namespaces:
         return [WatchCache(f"{plural}/{ns}", custom.list_namespaced_custom_object,
-                           (group, version, ns, plural), convert) for ns in namespaces]
+                           (group, version, ns, plural), convert, not_found=missing)
+                for ns in namespaces]
     return [WatchCache(plural, custom.list_cluster_custom_object, (group, version, plural),
-                       convert)]
+                       convert, not_found=missing)]
 
 
 class SpecSources:
@@ -36,11 +39,13 @@ class SpecSources:
         custom = client.CustomObjectsApi(api_client)
         self.options = options
         self.crds = _custom_cache(custom, sources.GROUP, sources.VERSION, sources.PLURAL,
-                                  options.namespaces, sources.from_custom_resource) \
+                                  options.namespaces, sources.from_custom_resource,
+                                  "kubectl apply -k deploy/base (or run with --no-crd)") \
             if options.crd else []
         self.sedna = _custom_cache(custom, sources.SEDNA_GROUP, sources.SEDNA_VERSION,
                                    sources.SEDNA_PLURAL, options.namespaces,
-                                   sources.from_joint_inference_service) \
+                                   sources.from_joint_inference_service,
+                                   "install Sedna, or run without --sedna") \
             if options.sedna else []
 
     @property
