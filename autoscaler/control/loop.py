@@ -158,9 +158,10 @@ class Loop:
         if not results:
             return
         self.last_failure = next((r.failure for r in results if r.failure is not None), None)
-        self.api_reachable = any((r.plan is not None and r.plan.current_replicas is not None)
-                                 or not isinstance(r.failure, TransientError)
-                                 for r in results)
+        # Unreachable: every reconcile failed without an HTTP answer (refused, dropped,
+        # timed out). A 5xx or 403 is an answer: the server is there.
+        self.api_reachable = any(not isinstance(r.failure, TransientError)
+                                 or r.failure.status is not None for r in results)
 
     def close(self, timeout_seconds: float = 10.0) -> None:
         """Stop the workers: reconciles in flight get `timeout_seconds` to finish."""
