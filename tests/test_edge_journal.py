@@ -1,8 +1,11 @@
-"""The edge decision journal: round trips, torn tails, corrupt middles, CRCs, pending/applied
-semantics, crash-safe compaction, and real SIGKILLs of a writer process."""
+"""The edge decision journal: round trips, torn tails, invalid lines skipped by readers and
+quarantined by writers, CRCs, pending/applied semantics, crash-safe compaction, and real
+SIGKILLs of a writer process. (Quarantine format, injected I/O failures, racing processes,
+arbitrary bytes and the agent: tests/test_edge_journal_robustness*.py.)"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import select
@@ -24,6 +27,7 @@ from autoscaler.edge.journal import (
     Journal,
     JournalEntry,
     JournalError,
+    decode_line,
     encode_line,
     parse,
 )
@@ -39,23 +43,43 @@ entries = st.builds(
     note=st.text(max_size=30))
 
 
-def write_journal(path: Path, items: list[dict[str, Any]]) -> None:
+def decision(seq: int, key: str = "") -> bytes:
+    return encode_line(JournalEntry(seq, key or f"ns/k{seq}", 10.0 * seq, 1, 2, "cpu").to_dict())
+
+
+def write_decisions(path: Path, count: int) -> list[int]:
     with Journal(path) as journal:
-        for item in items:
-            journal.append(item)
+        return [journal.record(f"ns/k{n}", 10.0 * n, 1, 2, "cpu").seq
+                for n in range(1, count + 1)]
+
+
+def seqs(path: Path) -> list[int]:
+    return [entry.seq for entry in Journal(path).entries()]
 
 
 # --- round trip ---------------------------------------------------------------------------
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(records, max_size=6))
-def test_round_trip(items: list[dict[str, Any]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "journal.jsonl"
-        write_journal(path, items)
-        read = Journal(path).read()
-        assert list(read.records) == items
-        assert (read.truncated_bytes, read.corrupt_lines) == (0, 0)
+def test_line_round_trip(items: list[dict[str, Any]]) -> None:
+    for item in items:
+        assert decode_line(encode_line(item)[:-1]) == item
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 50), st.booleans()),
+                max_size=8))
+def test_decisions_round_trip(steps: list[tuple[str, int, bool]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, Journal(Path(tmp) / "j") as journal:
+        expected = []
+        for key, desired, applied in steps:
+            entry = journal.record(key, 5.0, 1, desired, "cpu")
+            if applied:
+                journal.mark_applied(entry.seq, "written")
+                entry = JournalEntry(entry.seq, key, 5.0, 1, desired, "cpu", True, "written")
+            expected.append(entry)
+        assert Journal(journal.path).entries() == tuple(expected)  # a fresh reader
+        assert Journal(journal.path).read().clean
 
 
 @given(entries)
@@ -78,61 +102,49 @@ def test_entry_from_dict_rejects_bad_fields(field: str, value: object) -> None:
 
 def test_missing_journal_reads_empty(tmp_path: Path) -> None:
     read = Journal(tmp_path / "absent.jsonl").read()
-    assert (read.records, read.truncated_bytes, read.corrupt_lines) == ((), 0, 0)
+    assert (read.entries, read.torn_bytes, read.bad_lines) == ((), 0, 0)
 
 
-# --- torn and corrupt tails ---------------------------------------------------------------
+# --- torn tails: cut, never quarantined ---------------------------------------------------
 
 def test_torn_tail_at_every_byte_offset(tmp_path: Path) -> None:
-    items = [{"seq": 1, "a": "x"}, {"seq": 2, "b": [1, 2]}, {"seq": 3, "c": "last line"}]
-    full = b"".join(encode_line(item) for item in items)
-    last = len(encode_line(items[-1]))
+    full = decision(1) + decision(2) + decision(3)
+    last = len(decision(3))
     for kept in range(last):  # kept == last - 1: the whole line but its newline
         path = tmp_path / f"torn-{kept}.jsonl"
         path.write_bytes(full[: len(full) - last + kept])
         read = Journal(path).read()
-        assert list(read.records) == items[:-1], kept
-        assert read.truncated_bytes == kept
+        assert [e.seq for e in read.entries] == [1, 2], kept
+        assert (read.torn_bytes, read.bad_lines) == (kept, 0)
         with Journal(path) as journal:
-            journal.append({"seq": 4})
-        after = Journal(path).read()
-        assert [*after.records] == [*items[:-1], {"seq": 4}]
-        assert after.truncated_bytes == 0
+            assert journal.record("ns/k", 40.0, 1, 2, "cpu").seq == 3
+        assert Journal(path).read().clean
+        assert seqs(path) == [1, 2, 3]
+        assert not journal.quarantine_path.exists()
 
 
 @settings(max_examples=40, deadline=None)
-@given(items=st.lists(records, min_size=1, max_size=5), cut=st.integers(0, 10**6),
+@given(count=st.integers(1, 5), cut=st.integers(0, 10**6),
        garbage=st.binary(max_size=40).filter(lambda b: b"\n" not in b))
-def test_torn_or_garbage_tail_loses_only_the_last_line(
-        items: list[dict[str, Any]], cut: int, garbage: bytes) -> None:
+def test_torn_or_garbage_tail_loses_only_the_last_line(count: int, cut: int,
+                                                       garbage: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "journal.jsonl"
-        write_journal(path, items)
+        write_decisions(path, count)
         data = path.read_bytes()
-        last = len(encode_line(items[-1]))
+        last = len(decision(count))
         # Power loss: part of the unsynced line persisted, the rest is arbitrary bytes.
         path.write_bytes(data[: len(data) - last + cut % last] + garbage)
-        assert list(Journal(path).read().records) == items[:-1]
+        assert seqs(path) == list(range(1, count))
         with Journal(path) as journal:
-            journal.append({"after": True})
-        assert list(Journal(path).read().records) == [*items[:-1], {"after": True}]
+            journal.record("after", 1.0, 1, 2, "cpu")
+        assert [e.key for e in Journal(path).entries()][-1] == "after"
+        assert seqs(path) == list(range(1, count + 1))
 
 
-def test_complete_last_line_failing_its_crc_is_a_reported_tail(tmp_path: Path) -> None:
-    path = tmp_path / "journal.jsonl"
-    write_journal(path, [{"n": 1}, {"n": 2}])
-    data = bytearray(path.read_bytes())
-    data[-3] ^= 0x01  # inside the last payload, keeping its newline
-    path.write_bytes(bytes(data))
-    read = Journal(path).read()
-    assert list(read.records) == [{"n": 1}]
-    assert read.corrupt_lines == 1
-    assert read.truncated_bytes == len(encode_line({"n": 2}))
+# --- invalid complete lines: readers skip them, writers quarantine them -------------------
 
-
-# --- corrupt middle lines -----------------------------------------------------------------
-
-GOOD = encode_line({"n": 1})
+GOOD = decision(1)
 
 
 @pytest.mark.parametrize("bad", [
@@ -141,31 +153,40 @@ GOOD = encode_line({"n": 1})
     pytest.param(b"%08X" % zlib.crc32(GOOD[9:-1]) + GOOD[8:], id="crc-in-upper-case"),
     pytest.param(b"\n", id="empty-line"),
     pytest.param(GOOD.replace(b" ", b"", 1), id="no-separator"),
-    pytest.param(encode_line({"n": 1})[:9] + b"[1]\n", id="crc-of-other-payload"),
+    pytest.param(GOOD[:9] + b"[1]\n", id="crc-of-other-payload"),
     pytest.param(b"%08x [1]\n" % zlib.crc32(b"[1]"), id="payload-not-an-object"),
 ])
-def test_corrupt_middle_line_is_an_error_naming_it(tmp_path: Path, bad: bytes) -> None:
+@pytest.mark.parametrize("where", [pytest.param(0, id="first"), pytest.param(1, id="middle"),
+                                   pytest.param(2, id="last")])
+def test_invalid_line_anywhere_is_skipped_then_quarantined(tmp_path: Path, bad: bytes,
+                                                           where: int) -> None:
+    lines = [decision(1), decision(2)]
+    lines.insert(where, bad)
     path = tmp_path / "journal.jsonl"
-    path.write_bytes(GOOD + bad + encode_line({"n": 3}))
-    with pytest.raises(JournalError, match=r"line 2 is corrupt"):
-        Journal(path).read()
-    with pytest.raises(JournalError, match=r"line 2"):
-        Journal(path).append({"n": 4})  # never appends past damage
-    assert path.read_bytes() == GOOD + bad + encode_line({"n": 3})
+    path.write_bytes(b"".join(lines))
+    read = Journal(path).read()
+    assert [e.seq for e in read.entries] == [1, 2]
+    assert [(b.number, b.offset) for b in read.bad] == [(where + 1,
+                                                         len(b"".join(lines[:where])))]
+    assert path.read_bytes() == b"".join(lines)  # reading changes nothing
+    with Journal(path) as journal:
+        assert journal.record("ns/k", 1.0, 1, 2, "cpu").seq == 3
+    assert path.read_bytes() == decision(1) + decision(2) + Journal(path).read().kept[-1]
+    assert seqs(path) == [1, 2, 3]
+    assert journal.quarantine_path.exists()
 
 
 @settings(max_examples=200, deadline=None)
-@given(record=records, position=st.integers(0, 10**6), byte=st.integers(0, 255))
-def test_crc_detects_any_single_byte_change(record: dict[str, Any], position: int,
-                                            byte: int) -> None:
-    line = bytearray(encode_line(record))
+@given(position=st.integers(0, 10**6), byte=st.integers(0, 255))
+def test_crc_detects_any_single_byte_change(position: int, byte: int) -> None:
+    line = bytearray(decision(7))
     position %= len(line) - 1  # not the newline
     if line[position] == byte:
         return
     line[position] = byte
-    data = bytes(line) + encode_line({"next": 1})
-    with pytest.raises(JournalError, match="line 1"):
-        parse(data, Path("j"))
+    read = parse(bytes(line) + decision(8))
+    assert [e.seq for e in read.entries] == [8]
+    assert read.bad[0].number == 1 and read.bad[0].offset == 0
 
 
 # --- decisions: pending / mark_applied ----------------------------------------------------
@@ -216,11 +237,28 @@ def test_mark_applied_is_append_only_and_once(tmp_path: Path) -> None:
                                   note="scaled 2->4 on reconnect")
 
 
-def test_second_writer_is_refused(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.jsonl") as first:
-        first.append({"n": 1})
-        with pytest.raises(JournalError, match="another writer"):
-            Journal(tmp_path / "j.jsonl").append({"n": 2})
+def test_second_writer_is_serialized(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.jsonl") as first, Journal(tmp_path / "j.jsonl") as second:
+        assert first.record("a", 1.0, 1, 2, "cpu").seq == 1
+        assert second.record("b", 1.0, 1, 2, "cpu").seq == 2  # it sees the first's write
+        assert first.record("c", 1.0, 1, 2, "cpu").seq == 3
+    assert seqs(tmp_path / "j.jsonl") == [1, 2, 3]
+
+
+def test_writer_waiting_past_its_timeout_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_decisions(path, 1)
+    holder = os.open(tmp_path / "j.jsonl.lock", os.O_RDWR)  # another process's writer
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with Journal(path, lock_timeout_seconds=0.0) as journal, \
+                pytest.raises(JournalError, match="another writer held the journal"):
+            journal.record("b", 1.0, 1, 2, "cpu")
+        assert seqs(path) == [1]  # readers need no lock
+    finally:
+        os.close(holder)
+    with Journal(path, lock_timeout_seconds=0.0) as journal:
+        assert journal.record("b", 1.0, 1, 2, "cpu").seq == 2
 
 
 def test_failed_append_leaves_no_partial_line(tmp_path: Path) -> None:
@@ -228,12 +266,13 @@ def test_failed_append_leaves_no_partial_line(tmp_path: Path) -> None:
         raise OSError("EIO from fsync")
 
     path = tmp_path / "j.jsonl"
-    write_journal(path, [{"n": 1}])
-    with Journal(path, before_fsync=fail) as journal, pytest.raises(OSError, match="EIO"):
-        journal.append({"n": 2})
+    write_decisions(path, 1)
+    with Journal(path, before_fsync=fail) as journal, pytest.raises(JournalError, match="EIO"):
+        journal.record("b", 1.0, 1, 2, "cpu")
+    assert path.read_bytes() == decision(1)
     with Journal(path) as journal:
-        journal.append({"n": 3})
-    assert list(Journal(path).read().records) == [{"n": 1}, {"n": 3}]
+        journal.record("c", 1.0, 1, 2, "cpu")
+    assert [e.key for e in Journal(path).entries()] == ["ns/k1", "c"]
 
 
 # --- compaction ---------------------------------------------------------------------------
@@ -247,14 +286,14 @@ def decisions(path: Path) -> Journal:
     return journal
 
 
-def test_compact_keeps_latest_per_key_and_unapplied(tmp_path: Path) -> None:
+def test_compact_keeps_the_latest_per_key(tmp_path: Path) -> None:
     journal = decisions(tmp_path / "j.jsonl")
     before = {e.seq: e for e in journal.entries()}
     pending = {key: journal.pending(key) for key in "abcd"}
-    assert journal.compact() == 5
+    assert journal.compact() == 4
     after = journal.entries()
-    # Dropped: 1 (a, applied, superseded) and 4 (c, applied, superseded).
-    assert after == tuple(before[seq] for seq in (2, 3, 5, 6, 7))
+    # Dropped: 1 (a, applied), 4 (c, applied) and 6 (d, never applied but superseded by 7).
+    assert after == tuple(before[seq] for seq in (2, 3, 5, 7))
     assert {key: Journal(journal.path).pending(key) for key in "abcd"} == pending
     assert [e.seq if e else None for e in pending.values()] == [None, 3, 5, 7]
     journal.record("a", 200.0, 3, 1, "after compaction")  # appends go to the new file
@@ -276,10 +315,12 @@ def test_compact_crash_before_rename_keeps_the_old_journal(tmp_path: Path) -> No
         journal.compact()
     assert path.read_bytes() == old_bytes
     assert Journal(path).entries() == old_entries
-    assert (tmp_path / "j.jsonl.compact").exists()  # the abandoned temp file is harmless
+    assert not (tmp_path / "j.jsonl.compact").exists()
+    (tmp_path / "j.jsonl.compact").write_bytes(b"half a temp file from a real crash")
     with Journal(path) as journal:
         journal.compact()
         assert {e.seq for e in journal.entries()} < {e.seq for e in old_entries}
+    assert not (tmp_path / "j.jsonl.compact").exists()
 
 
 # --- real crashes: SIGKILL a writer process -----------------------------------------------
@@ -299,7 +340,8 @@ def before_fsync():
 journal = Journal(sys.argv[1], before_fsync=before_fsync)
 for seq in range(1, 1_000_000):
     current = seq
-    journal.append({"seq": seq, "pad": "x" * (seq * 7 % 50)})
+    entry = journal.record(f"ns/k{seq}", float(seq), 1, 2, "x" * (seq * 7 % 50))
+    assert entry.seq == seq
     print(f"ack {seq}", flush=True)
 """
 
@@ -345,12 +387,12 @@ class Child:
 
 
 def assert_acked_survive(path: Path, acked: list[int]) -> list[int]:
-    seqs = [record["seq"] for record in Journal(path).read().records]
+    found = seqs(path)
     assert acked == list(range(1, len(acked) + 1))
     # Every acknowledged record is there; at most the one in flight beyond them.
-    assert seqs[: len(acked)] == acked
-    assert len(seqs) - len(acked) in (0, 1)
-    return seqs
+    assert found[: len(acked)] == acked
+    assert len(found) - len(acked) in (0, 1)
+    return found
 
 
 @pytest.mark.parametrize("seed", [pytest.param(seed, id=f"seed-{seed}") for seed in (1, 2)])
@@ -361,10 +403,10 @@ def test_sigkill_at_a_random_moment_loses_no_acknowledged_record(tmp_path: Path,
     child = Child(path)
     child.read_until(lambda lines: len(lines) >= wanted)
     child.kill()
-    seqs = assert_acked_survive(path, child.acked())
+    found = assert_acked_survive(path, child.acked())
     with Journal(path) as journal:  # and the journal takes appends again
-        journal.append({"seq": seqs[-1] + 1})
-    assert [r["seq"] for r in Journal(path).read().records] == [*seqs, seqs[-1] + 1]
+        journal.record("after", 1.0, 1, 2, "cpu")
+    assert seqs(path) == [*found, found[-1] + 1]
 
 
 def _tear(path: Path) -> None:  # power loss: only part of the unsynced line reached the disk
@@ -393,10 +435,12 @@ def test_sigkill_between_write_and_fsync(tmp_path: Path, damage: Callable[[Path]
     child.kill()
     assert child.acked() == [1, 2, 3, 4]
     read = Journal(path).read()
-    assert [r["seq"] for r in read.records] == [1, 2, 3, 4, 5][: 5 if in_flight_survives else 4]
-    assert (read.truncated_bytes > 0) == (not in_flight_survives)
-    with Journal(path) as journal:  # reopening cuts the torn tail: the next line starts clean
-        journal.append({"seq": 6})
+    assert [e.seq for e in read.entries] == [1, 2, 3, 4, 5][: 5 if in_flight_survives else 4]
+    assert (read.torn_bytes > 0) == (not in_flight_survives)
+    assert read.bad_lines == 0  # a crash only ever tears: nothing to quarantine
+    with Journal(path) as journal:  # the next writer cuts the torn tail: it starts clean
+        entry = journal.record("after", 1.0, 1, 2, "cpu")
     after = Journal(path).read()
-    assert after.truncated_bytes == 0
-    assert [r["seq"] for r in after.records][-2:] == [5 if in_flight_survives else 4, 6]
+    assert after.clean
+    last = 5 if in_flight_survives else 4
+    assert [e.seq for e in after.entries][-2:] == [last, entry.seq] == [last, last + 1]

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from algorithms.observation import MetricData, MetricUnavailable
 from autoscaler.edge.cgroups import (
     CpuSampler,
@@ -31,9 +33,11 @@ from autoscaler.edge.cgroups import (
     parse_stats_summary,
     to_resource_metrics,
 )
-from autoscaler.edge.journal import Journal
+from autoscaler.edge.journal import Journal, JournalError
 from autoscaler.errors import AutoscalerError
 from autoscaler.kube.scale import ScaleRead
+
+log = structlog.get_logger("autoscaler.edge")
 
 
 class RateSampler(Protocol):
@@ -78,15 +82,23 @@ class JournalHooks:
 
     def offline(self, key: str, now: float, read: ScaleRead, replicas: int, why: str
                 ) -> None:
-        self.journal.record(key, now, read.observation.spec_replicas, replicas,
-                            f"{why}; journaled")
+        # A journal that cannot take the wish (full disk) must not turn the refused write
+        # into a permanent failure: the decision is recomputed every pass anyway.
+        try:
+            self.journal.record(key, now, read.observation.spec_replicas, replicas,
+                                f"{why}; journaled")
+        except JournalError as exc:
+            log.warning("decision not journaled", target=key, error=str(exc))
 
     def written(self, key: str, now: float, replicas: int) -> None:
-        pending = self.journal.pending(key)
-        if pending is not None:
-            self.journal.mark_applied(pending.seq, f"reconnected at {now:.0f}: wrote "
-                                                   f"{replicas} (journaled wish was "
-                                                   f"{pending.desired_replicas})")
+        try:
+            pending = self.journal.pending(key)
+            if pending is not None:
+                self.journal.mark_applied(pending.seq, f"reconnected at {now:.0f}: wrote "
+                                                       f"{replicas} (journaled wish was "
+                                                       f"{pending.desired_replicas})")
+        except JournalError as exc:
+            log.warning("journal entry not marked applied", target=key, error=str(exc))
 
 
 @dataclass

@@ -17,7 +17,6 @@ from typing import TextIO
 
 import structlog
 from kubernetes import client
-from prometheus_client import Gauge
 
 from algorithms.labels import SelectorError, parse_selector
 from algorithms.observation import MetricUnavailable
@@ -36,6 +35,7 @@ from autoscaler.edge.agent import (
 )
 from autoscaler.edge.cgroups import CGROUP_ROOT, CpuSampler
 from autoscaler.edge.journal import Journal
+from autoscaler.edge.journal_monitor import JournalMetrics, JournalMonitor
 from autoscaler.errors import AutoscalerError
 from autoscaler.kube.client import connect, plain_http
 from autoscaler.kube.pods import PodCache
@@ -135,24 +135,15 @@ def build_edge(options: EdgeOptions, clock: Clock) -> EdgeAgent:
         return [m for m in specs.collect() if local.keep(m, now)]
 
     daemon_metrics = DaemonMetrics()
-    pending_gauge = Gauge("autoscaler_edge_journal_pending",
-                          "Journaled decisions not yet written (the node was offline)",
-                          registry=daemon_metrics.registry)
-    journaled_gauge = Gauge("autoscaler_edge_journal_entries",
-                            "Decisions in the journal (written or not)",
-                            registry=daemon_metrics.registry)
+    # Repairs, compaction (every read scans the file: keep it bounded) and the gauges; never
+    # fatal: a damaged or full journal is reported and retried, the node keeps scaling.
+    journal_monitor = JournalMonitor(journal, JournalMetrics(daemon_metrics.registry),
+                                     options.node_name, clock.now,
+                                     EventRecorder(api, timeout), COMPACT_AFTER_ENTRIES)
 
     def begin_pass() -> LocalCpuMetrics:
         now = clock.now()
-        entries = journal.entries()
-        if len(entries) > COMPACT_AFTER_ENTRIES:
-            # Every read scans the file: keep it bounded (latest entry per target and every
-            # unwritten one survive; compaction is atomic).
-            journal.compact()
-            entries = journal.entries()
-        latest = {e.key: e for e in entries}
-        pending_gauge.set(sum(1 for e in latest.values() if not e.applied))
-        journaled_gauge.set(len(entries))
+        journal_monitor.begin_pass()
         metrics.begin_pass(now)
         # Healthy for a target = we have CPU samples for some of its local pods.
         step_leases(gate, reconciler, node_specs(), now, lambda managed: _healthy(

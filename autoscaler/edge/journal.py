@@ -1,151 +1,144 @@
 """A durable, append-only journal of the edge agent's scaling decisions.
 
 Offline, the edge MetaServer refuses writes, so the agent records each decision here and
-applies the latest still-valid one on reconnect. Format: JSON Lines, each line
-`<crc32 of the payload, 8 hex digits> <json payload>\\n`.
+applies the latest still-valid one on reconnect. Format and validation: `journal_format`
+(one `<crc32> <json>` line per record); the files beside it: `journal_files`.
 
-Crash safety: `append` returns only after write + fsync (and an fsync of the directory when
-it created the file), so a returned append is on disk. A crash can only tear the one line
-that was being written; reading ignores (and reports) a torn or CRC-failing *last* line, and
-opening for append truncates it so new lines start clean. Any other bad line cannot come
-from a crash, so it is an error naming the line, never silently dropped. `compact` writes a
-temp file, fsyncs it and renames it over the journal: a crash leaves the old or the new one.
+Writers (`record`, `mark_applied`, `compact`, `repair`) are serialized, across threads and
+processes, by flock on `<journal>.lock`, held for one operation: the writer re-reads the
+journal under the lock, so its seq follows every acknowledged decision, whoever wrote it. A
+writer that cannot get the lock within `lock_timeout_seconds` is refused (`JournalError`).
+Readers (`read`, `entries`, `pending`) take no lock: appends and atomic renames never show
+them a state that is wrong, only an unfinished last line, which they skip.
+
+Crash safety: a write returns only after write + fsync (and an fsync of the directory when
+it created the file), so a returned write is on disk. A crash can only tear the one line
+being written: the next writer cuts an incomplete last line. A complete line that is not a
+valid record (bit rot, a foreign write, a huge line, an unknown kind) cannot come from a
+crash: readers skip it, and the next writer moves it to `<journal>.quarantine` with its line
+number and byte offset, then rewrites the journal without it; `on_repair` hears of every
+repair. Rewrites (compaction, quarantine) go through a fsync'd temp file renamed over the
+journal: a crash leaves the old or the new one, a failure (ENOSPC) the old one and no temp.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import zlib
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from autoscaler.errors import PermanentError
+from autoscaler.edge.journal_files import (
+    WriterLock,
+    append_quarantine,
+    fsync_dir,
+    quarantine_lines,
+    remove_stale_temp,
+    replace_file,
+    sibling,
+    write_all,
+)
+from autoscaler.edge.journal_format import (
+    APPLIED,
+    DECISION,
+    MAX_LINE_BYTES,
+    BadLine,
+    JournalEntry,
+    JournalError,
+    Scan,
+    clip,
+    decode_line,
+    encode_line,
+    parse,
+    scan,
+)
 
-DECISION = "decision"
-APPLIED = "applied"
-
-
-class JournalError(PermanentError):
-    """The journal cannot be trusted as is (corrupt middle line, inconsistent records)."""
+__all__ = ["APPLIED", "DECISION", "BadLine", "Journal", "JournalEntry", "JournalError",
+           "Repair", "Scan", "decode_line", "encode_line", "parse"]
 
 
 @dataclass(frozen=True, slots=True)
-class JournalRead:
-    records: tuple[dict[str, Any], ...]
-    truncated_bytes: int  # the torn/corrupt tail that was ignored
-    corrupt_lines: int  # 1 when the tail had a complete line failing its CRC, else 0
-    valid_bytes: int  # length of the trustworthy prefix
+class Repair:
+    """What a writer found and fixed before writing."""
+
+    path: Path
+    quarantine: Path
+    bad: tuple[BadLine, ...]  # positions as they were before the repair
+    bad_lines: int
+    torn_bytes: int  # an incomplete last line that was cut
+    error: str = ""  # quarantining failed: the bad lines stay (skipped), the next writer retries
+
+    @property
+    def quarantined(self) -> int:
+        return 0 if self.error else self.bad_lines
+
+    def describe(self) -> str:
+        parts = []
+        if self.bad_lines:
+            where = ", ".join(f"line {b.number} at byte {b.offset} ({b.reason})"
+                              for b in self.bad[:3])
+            more = f" and {self.bad_lines - 3} more" if self.bad_lines > 3 else ""
+            done = (f"could not be quarantined ({self.error}), readers skip them"
+                    if self.error else f"moved to {self.quarantine}")
+            parts.append(f"{self.bad_lines} invalid line(s) {done}: {where}{more}")
+        if self.torn_bytes:
+            parts.append(f"cut a torn last line of {self.torn_bytes} bytes")
+        return f"{self.path}: " + "; ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One decision: scale autoscaler `key` from `current_replicas` to `desired_replicas`."""
+@dataclass
+class _Writable:
+    """A writer's view inside the lock: the journal open for append, repaired."""
 
-    seq: int
-    key: str
-    at_seconds: float
-    current_replicas: int
-    desired_replicas: int
-    reason: str
-    applied: bool = False
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": DECISION, **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> JournalEntry:
-        return cls(seq=_field(record, "seq", int), key=_field(record, "key", str),
-                   at_seconds=float(_field(record, "at_seconds", float)),
-                   current_replicas=_field(record, "current_replicas", int),
-                   desired_replicas=_field(record, "desired_replicas", int),
-                   reason=_field(record, "reason", str),
-                   applied=_field(record, "applied", bool, False),
-                   note=_field(record, "note", str, ""))
+    fd: int
+    scan: Scan
+    size: int  # where the next line starts
+    repair: Repair | None
 
 
-def _field(record: Mapping[str, Any], name: str, kind: type, default: Any = None) -> Any:
-    value = record.get(name, default)
-    allowed = (int, float) if kind is float else (kind,)
-    # bool is an int subclass: `true` must not pass for a replica count.
-    if not isinstance(value, allowed) or (isinstance(value, bool) and kind is not bool):
-        raise JournalError(f"journal record {dict(record)!r}: {name!r} must be a {kind.__name__}")
-    return value
-
-
-def encode_line(record: Mapping[str, Any]) -> bytes:
-    # ensure_ascii keeps the payload on one line and the CRC independent of locale/encoding.
-    payload = json.dumps(dict(record), sort_keys=True, separators=(",", ":"),
-                         ensure_ascii=True, allow_nan=False).encode("ascii")
-    return b"%08x %s\n" % (zlib.crc32(payload), payload)
-
-
-def _decode_line(line: bytes) -> dict[str, Any] | None:
-    """A complete line (without its newline) -> its record, or None if it fails its CRC."""
-    if len(line) < 10 or line[8:9] != b" ":
-        return None
-    payload = line[9:]
-    if line[:8] != b"%08x" % zlib.crc32(payload):  # exact bytes: "0A" must not pass for "0a"
-        return None
+@contextmanager
+def _io_errors(path: Path, what: str) -> Iterator[None]:
     try:
-        record = json.loads(payload)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+        yield
+    except OSError as exc:  # ENOSPC, EIO, EACCES: the caller reports it and tries later
+        raise JournalError(f"{path}: {what} failed: {exc}") from exc
 
 
-def parse(data: bytes, path: Path) -> JournalRead:
-    """The journal's bytes -> records; tolerates a torn last line, rejects a corrupt middle."""
-    lines = data.split(b"\n")
-    tail = lines.pop()  # bytes after the last newline: a write the crash cut short
-    records: list[dict[str, Any]] = []
-    offset = 0
-    for number, line in enumerate(lines, start=1):
-        record = _decode_line(line)
-        if record is None:
-            if number < len(lines):
-                raise JournalError(f"{path}: line {number} is corrupt (CRC or JSON); only the "
-                                   "last line may be torn by a crash, so the journal is damaged")
-            return JournalRead(tuple(records), len(data) - offset, 1, offset)
-        records.append(record)
-        offset += len(line) + 1
-    return JournalRead(tuple(records), len(tail), 0, offset)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _same_file(fd: int, path: Path) -> bool:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False  # then reopening `path` decides (and reports) what is there
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def latest_per_key(entries: tuple[JournalEntry, ...]) -> list[JournalEntry]:
+    """Only the latest decision per key is ever applied or reported, so older ones (even
+    unapplied: superseded) can go; keeping them would grow the journal every offline pass."""
+    latest = {entry.key: entry for entry in entries}
+    return sorted(latest.values(), key=lambda entry: entry.seq)
 
 
 class Journal:
-    """The journal at `path`. One writer at a time (an exclusive lock on `<path>.lock`).
+    """The journal at `path`.
 
     `before_fsync` / `before_rename` are fault-injection hooks for tests: called after an
-    append's write and before its fsync, and after compaction's temp file is durable and
-    before the rename.
+    append's write and before its fsync, and after a rewrite's temp file is durable and
+    before the rename. `on_repair` is called (outside the lock) after a writer quarantined
+    lines or cut a torn tail.
     """
 
     def __init__(self, path: Path | str, *, before_fsync: Callable[[], None] | None = None,
-                 before_rename: Callable[[], None] | None = None) -> None:
+                 before_rename: Callable[[], None] | None = None,
+                 on_repair: Callable[[Repair], None] | None = None,
+                 lock_timeout_seconds: float = 10.0) -> None:
         self.path = Path(path)
+        self.quarantine_path = sibling(self.path, ".quarantine")
+        self.on_repair = on_repair
         self._before_fsync = before_fsync or (lambda: None)
         self._before_rename = before_rename or (lambda: None)
-        self._lock: int | None = None
-        self._fd: int | None = None
-        self._size = 0
+        self._lock = WriterLock(sibling(self.path, ".lock"), lock_timeout_seconds)
 
     def __enter__(self) -> Journal:
         return self
@@ -154,124 +147,145 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        for fd in (self._fd, self._lock):
-            if fd is not None:
-                os.close(fd)
-        self._fd = self._lock = None
+        self._lock.close()
 
-    def read(self) -> JournalRead:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            data = b""
-        return parse(data, self.path)
+    # --- readers: no lock ---------------------------------------------------------------
 
-    def _writer(self) -> int:
-        """The append fd: locked, the torn tail truncated and the repair made durable."""
-        if self._lock is None:
-            lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT)
+    def read(self) -> Scan:
+        """The journal as it is now; changes nothing (bad lines are listed, not moved)."""
+        with _io_errors(self.path, "read"):
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(lock)
-                raise JournalError(f"{self.path}: another writer holds the journal") from exc
-            self._lock = lock
-        if self._fd is None:
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                state = self.read()
-                if state.truncated_bytes:
-                    os.ftruncate(fd, state.valid_bytes)
-                os.fsync(fd)
-                if created:  # the new directory entry must survive a crash too
-                    _fsync_dir(self.path.parent)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._fd, self._size = fd, state.valid_bytes
-        return self._fd
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        """Append one record; returns only once it is durable ("acknowledged")."""
-        line = encode_line(record)
-        fd = self._writer()
-        try:
-            _write_all(fd, line)
-            self._before_fsync()
-            os.fsync(fd)
-        except BaseException:
-            # A half-written line would become a corrupt *middle* line after the next append:
-            # cut it off, and reopen (re-reading the file) before writing again.
-            try:
-                os.ftruncate(fd, self._size)
-            finally:
-                os.close(fd)
-                self._fd = None
-            raise
-        self._size += len(line)
+                with open(self.path, "rb") as stream:
+                    return scan(stream)
+            except FileNotFoundError:
+                return Scan()
 
     def entries(self) -> tuple[JournalEntry, ...]:
-        """Every decision in seq order, with "applied" markers folded in."""
-        by_seq: dict[int, JournalEntry] = {}
-        for record in self.read().records:
-            kind = record.get("kind")
-            if kind == DECISION:
-                entry = JournalEntry.from_dict(record)
-                by_seq[entry.seq] = entry
-            elif kind == APPLIED:
-                seq = record.get("seq")
-                if not isinstance(seq, int) or seq not in by_seq:
-                    raise JournalError(f"{self.path}: applied marker for unknown seq {seq!r}")
-                by_seq[seq] = replace(by_seq[seq], applied=True,
-                                      note=_field(record, "note", str, ""))
-            # Other kinds come from a newer agent: skipping them keeps old readers working.
-        return tuple(sorted(by_seq.values(), key=lambda e: e.seq))
-
-    def record(self, key: str, at_seconds: float, current_replicas: int, desired_replicas: int,
-               reason: str) -> JournalEntry:
-        """Journal a new decision with the next seq; durable when this returns."""
-        entries = self.entries()
-        entry = JournalEntry(seq=(entries[-1].seq + 1) if entries else 1, key=key,
-                             at_seconds=at_seconds, current_replicas=current_replicas,
-                             desired_replicas=desired_replicas, reason=reason)
-        self.append(entry.to_dict())
-        return entry
+        """Every valid decision in seq order, with "applied" markers folded in."""
+        return self.read().entries
 
     def pending(self, key: str) -> JournalEntry | None:
         """The latest decision for `key` unless it was applied; older ones are superseded."""
         latest = [e for e in self.entries() if e.key == key]
         return latest[-1] if latest and not latest[-1].applied else None
 
+    # --- writers: under the lock ----------------------------------------------------------
+
+    def record(self, key: str, at_seconds: float, current_replicas: int, desired_replicas: int,
+               reason: str) -> JournalEntry:
+        """Journal a new decision with the next seq; durable when this returns."""
+        with self._writable("record") as state:
+            # The round trip refuses what a reader would quarantine (NaN, negative counts).
+            entry = JournalEntry.from_dict(JournalEntry(
+                seq=state.scan.last_seq + 1, key=key, at_seconds=at_seconds,
+                current_replicas=current_replicas, desired_replicas=desired_replicas,
+                reason=clip(reason)).to_dict())
+            self._append(state, entry.to_dict())
+        return entry
+
     def mark_applied(self, seq: int, note: str = "") -> None:
         """Record (append-only) what happened to decision `seq`, e.g. applied or skipped."""
-        entries = {e.seq: e for e in self.entries()}
-        if seq not in entries:
-            raise JournalError(f"{self.path}: no decision with seq {seq}")
-        if entries[seq].applied:
-            raise JournalError(f"{self.path}: decision {seq} was already applied")
-        self.append({"kind": APPLIED, "seq": seq, "note": note})
+        with self._writable("mark applied") as state:
+            entry = next((e for e in state.scan.entries if e.seq == seq), None)
+            if entry is None:
+                raise JournalError(f"{self.path}: no decision with seq {seq}")
+            if entry.applied:
+                raise JournalError(f"{self.path}: decision {seq} was already applied")
+            self._append(state, {"kind": APPLIED, "seq": seq, "note": clip(note)})
+
+    def repair(self) -> Repair | None:
+        """Quarantine invalid lines and cut a torn tail now (every writer does it first)."""
+        with self._writable("repair") as state:
+            return state.repair
 
     def compact(self) -> int:
-        """Keep the latest entry per key and every unapplied one; returns how many remain.
-
-        Crash-safe: the temp file is complete and durable before it replaces the journal.
-        """
-        self._writer()  # hold the lock and repair the tail first
-        entries = self.entries()
-        latest = {e.key: e.seq for e in entries}
-        kept = [e for e in entries if not e.applied or latest[e.key] == e.seq]
-        temp = self.path.with_name(self.path.name + ".compact")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, b"".join(encode_line(e.to_dict()) for e in kept))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._before_rename()
-        os.replace(temp, self.path)
-        _fsync_dir(self.path.parent)
-        if self._fd is not None:  # it still points at the old, now unlinked, file
-            os.close(self._fd)
-            self._fd = None
+        """Keep the latest decision per key; returns how many remain. On failure the old
+        journal stays as it was and no temp file is left (retry later)."""
+        with self._writable("compact") as state:
+            if state.scan.bad_lines:  # their only copy: never drop them unquarantined
+                raise JournalError(f"{self.path}: not compacted: {state.scan.bad_lines} "
+                                   "invalid line(s) could not be quarantined yet")
+            kept = latest_per_key(state.scan.entries)
+            replace_file(self.path, b"".join(encode_line(e.to_dict()) for e in kept),
+                         self._before_rename)
         return len(kept)
+
+    @contextmanager
+    def _writable(self, what: str) -> Iterator[_Writable]:
+        repair: Repair | None = None
+        try:
+            with _io_errors(self.path, what), self._lock.held():
+                state = self._open_repaired()
+                repair = state.repair
+                try:
+                    yield state
+                finally:
+                    os.close(state.fd)
+        finally:  # reported even when the operation then failed: the repair happened
+            if repair is not None and self.on_repair is not None:
+                self.on_repair(repair)
+
+    def _open_repaired(self) -> _Writable:
+        remove_stale_temp(self.path)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            with open(fd, "rb", closefd=False) as stream:
+                found = scan(stream)
+            if found.torn_bytes:  # the next line must start clean
+                os.ftruncate(fd, found.size - found.torn_bytes)
+            if found.torn_bytes or created:
+                os.fsync(fd)
+            if created:  # the new directory entry must survive a crash too
+                fsync_dir(self.path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
+        state = _Writable(fd, found, found.size - found.torn_bytes, None)
+        if found.bad_lines:
+            state = self._quarantine(state)
+        elif found.torn_bytes:
+            state.repair = self._repair(found)
+        return state
+
+    def _repair(self, found: Scan, error: str = "") -> Repair:
+        return Repair(self.path, self.quarantine_path, found.bad, found.bad_lines,
+                      found.torn_bytes, error)
+
+    def _quarantine(self, state: _Writable) -> _Writable:
+        """Bad lines to the quarantine first, then the journal without them: a crash in
+        between quarantines them twice, never loses them. A failure leaves them in place."""
+        found = state.scan
+        try:
+            append_quarantine(self.quarantine_path, quarantine_lines(found))
+            replace_file(self.path, b"".join(found.kept), self._before_rename)
+        except OSError as exc:
+            if _same_file(state.fd, self.path):  # not renamed: keep appending to this one
+                state.repair = self._repair(found, str(exc))
+                return state
+        except BaseException:
+            os.close(state.fd)
+            raise
+        # Replaced (even if the directory fsync then failed): state.fd is the old, unlinked
+        # file now, and a line appended there would be acknowledged and lost.
+        os.close(state.fd)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        clean = replace(found, bad=(), bad_lines=0, torn_bytes=0,
+                        size=sum(len(line) for line in found.kept))
+        return _Writable(fd, clean, clean.size, self._repair(found))
+
+    def _append(self, state: _Writable, record: Mapping[str, Any]) -> None:
+        """Append one line; returns only once it is durable ("acknowledged")."""
+        line = encode_line(record)
+        if len(line) > MAX_LINE_BYTES + 1:
+            raise JournalError(f"{self.path}: record of {len(line)} bytes is too large")
+        try:
+            write_all(state.fd, line)
+            self._before_fsync()
+            os.fsync(state.fd)
+        except BaseException:
+            # A half-written line would be cut or quarantined later; cut it now.
+            with suppress(OSError):
+                os.ftruncate(state.fd, state.size)
+            raise
+        state.size += len(line)
