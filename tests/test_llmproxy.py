@@ -480,7 +480,7 @@ USAGE = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
     pytest.param("application/json", "br", b"\x00", 1, TokenCount(), id="unsupported-encoding"),
     pytest.param("application/json", "", b"{not json", 1, TokenCount(), id="json-malformed"),
     pytest.param("application/json", "", b'{"usage": {"prompt_tokens": -1}}', 100,
-                 TokenCount(), id="usage-malformed"),
+                 TokenCount(rejected="negative"), id="usage-malformed"),
     pytest.param("text/plain", "", b"hello", 1, TokenCount(), id="not-metered"),
 ])
 def test_usage_meter(content_type: str, encoding: str, body: bytes, step: int,

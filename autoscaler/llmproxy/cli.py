@@ -1,7 +1,12 @@
 """`autoscaler llm-proxy`: parse the flags, serve until SIGTERM / SIGINT.
 
 Importing this module is cheap (argparse only): `autoscaler --help` and the other commands
-must not pay for aiohttp, which is imported when the proxy runs.
+must not pay for aiohttp, which is imported when the proxy runs. The defaults of
+`--max-body-bytes` and `--read-timeout` are repeated here for that reason (limits.py holds
+them; a test keeps the two equal).
+
+Everything printed goes through logscrub.ScrubFilter, whoever logged it: no header value, nor
+anything else quoted from a request, reaches stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("autoscaler.llmproxy")
 DESCRIPTION = ("LLM metering proxy: forwards to an OpenAI-compatible server and serves requests "
                "in flight / waiting, tokens, time to first token and latency on /metrics.")
+MAX_BODY_BYTES = 8 << 20
+READ_TIMEOUT = 30.0
 
 
 def listen_address(value: str) -> tuple[str, int]:
@@ -72,11 +79,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "are never held")
     p.add_argument("--timeout", type=positive_float, default=600.0, metavar="SECONDS",
                    help="one forwarded request, connect to last byte, queueing excluded "
-                        "(default 600)")
+                        "(default 600); 504 when exceeded")
+    p.add_argument("--max-body-bytes", type=positive_int, default=MAX_BODY_BYTES,
+                   metavar="BYTES",
+                   help="largest request body, as sent (compressed bodies are not inflated); "
+                        "a larger one gets 413 and the connection is closed (default 8388608, "
+                        "8 MiB; bodies are held in memory until forwarded)")
+    p.add_argument("--read-timeout", type=positive_float, default=READ_TIMEOUT,
+                   metavar="SECONDS",
+                   help="a client has this long to send a request's head (from connecting, or "
+                        "from the end of its previous request: idle keep-alive connections "
+                        "close too), then this long again for its body; a late head closes "
+                        "the connection, a late body gets 408 (default 30)")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="DEBUG logs one line per request (method, path class, status, "
-                        "duration; never headers)")
+                        "duration; never headers) and the requests aiohttp could not parse "
+                        "(exception type only)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +108,9 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
     from autoscaler.llmproxy.proxy import ProxyConfig  # noqa: PLC0415 - see the module doc
 
     return ProxyConfig(upstream=args.upstream, metrics_path=args.metrics_path,
-                       max_concurrency=args.max_concurrency, timeout_seconds=args.timeout)
+                       max_concurrency=args.max_concurrency, timeout_seconds=args.timeout,
+                       read_timeout_seconds=args.read_timeout,
+                       max_body_bytes=args.max_body_bytes)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -97,10 +118,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     cannot be bound."""
     import asyncio  # noqa: PLC0415 - see the module doc
 
+    from autoscaler.llmproxy.logscrub import ScrubFilter  # noqa: PLC0415
     from autoscaler.llmproxy.proxy import serve_until_signalled  # noqa: PLC0415
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # every record printed, whoever logs it
+        handler.addFilter(ScrubFilter())
     host, port = args.listen
     try:
         asyncio.run(serve_until_signalled(config_from(args), host, port))

@@ -5,7 +5,8 @@ For the proxy's tests and benchmark. Completions wait for the model (a lock), th
 per chunk, with a final `usage` chunk when `stream_options.include_usage` is set (non-streaming
 answers always carry `usage`). `hold` (an Event) parks every inference right after it got the
 model, so a test can look at the gauges while requests are known to be outstanding.
-`/echo` returns what it received; `/die` breaks its stream on purpose.
+`/echo` returns what it received; `/die` breaks its stream on purpose; `/canned` answers
+`canned` as it is (status, Content-Type, body chunks), for malformed `usage` payloads.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ class FakeSettings:
 
 
 @dataclass
+class Canned:
+    chunks: list[bytes]
+    content_type: str = "application/json"
+    status: int = 200
+
+
+@dataclass
 class FakeStats:
     active: int = 0  # inferences holding the model (never above 1)
     max_active: int = 0
@@ -50,6 +58,7 @@ class FakeOpenAI:
         self.stats = FakeStats()
         self.hold = asyncio.Event()
         self.hold.set()
+        self.canned = Canned([b"{}"])
         self._model = asyncio.Lock()
 
     def app(self) -> web.Application:
@@ -59,6 +68,7 @@ class FakeOpenAI:
         app.router.add_post(EMBEDDINGS, self._embed)
         app.router.add_route("*", "/echo", self._echo)
         app.router.add_post("/die", self._die)
+        app.router.add_route("*", "/canned", self._canned)
         return app
 
     @contextlib.asynccontextmanager
@@ -80,8 +90,13 @@ class FakeOpenAI:
                 self.stats.active -= 1
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        tokens = int(body.get("max_tokens", self.settings.completion_tokens))
+        try:  # like a real server: a 400 for a body it cannot use, not a 500
+            body = json.loads(await request.read())
+            tokens = int(body.get("max_tokens", self.settings.completion_tokens))
+            if not 0 <= tokens <= 100_000:
+                raise ValueError("max_tokens out of range")
+        except (ValueError, TypeError, AttributeError):
+            return web.json_response({"error": {"message": "bad request body"}}, status=400)
         chat = request.path == CHAT
         async with self._inference():
             if body.get("stream"):
@@ -155,6 +170,17 @@ class FakeOpenAI:
         request.transport.close()  # mid-stream: no terminating chunk
         return response
 
+    async def _canned(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        canned = self.canned
+        response = web.StreamResponse(status=canned.status,
+                                      headers={"Content-Type": canned.content_type})
+        await response.prepare(request)
+        for chunk in canned.chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
 
 async def _event(response: web.StreamResponse, data: object) -> None:
     await response.write(b"data: " + json.dumps(data).encode() + b"\n\n")
@@ -163,7 +189,8 @@ async def _event(response: web.StreamResponse, data: object) -> None:
 @contextlib.asynccontextmanager
 async def running(fake: FakeOpenAI, host: str = "127.0.0.1") -> AsyncIterator[str]:
     """Serve the fake on an ephemeral port; yields its base URL."""
-    runner = web.AppRunner(fake.app(), access_log=None, handler_cancellation=True)
+    runner = web.AppRunner(fake.app(), access_log=None, handler_cancellation=True,
+                           auto_decompress=False)  # /echo shows bodies as the proxy sent them
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, 0)

@@ -2,8 +2,9 @@
 
 Hop-by-hop headers describe one connection, so they are dropped in both directions, together
 with any header the `Connection` header names. `Host` and `Content-Length` are recomputed by
-the client library for the upstream connection. Values are copied, never inspected or logged
-(`Authorization` passes through untouched).
+the client library for the upstream connection; `Expect: 100-continue` is answered by the
+proxy (limits.py), which sends the upstream a body it already has. Values are copied, never
+inspected or logged (`Authorization` passes through untouched).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "transfer-encoding", "upgrade",
 })
-RECOMPUTED_FOR_UPSTREAM = frozenset({"host", "content-length"})
+RECOMPUTED_FOR_UPSTREAM = frozenset({"host", "content-length", "expect"})
 
 
 def _named_by_connection(headers: CIMultiDictProxy[str]) -> set[str]:

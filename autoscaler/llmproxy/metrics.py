@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from autoscaler.llmproxy.usage import TokenCount
+from autoscaler.llmproxy.usage import REJECTED_REASONS, TokenCount
 
 # From a cached embedding (tens of ms) to a long generation on an edge CPU (minutes).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
@@ -47,11 +47,19 @@ class ProxyMetrics:
         self.completion_estimated = Counter(
             "llm_proxy_completion_tokens_estimated",
             "Completion tokens counted from streamed chunks (no usage object sent)", registry=r)
+        self.usage_rejected = Counter(
+            "llm_proxy_usage_rejected",
+            "Responses whose usage object was ignored (not integers in [0, 1e9))",
+            ("reason",), registry=r)
         # Pre-create the known series so dashboards and `rate()` see zeros, not absence.
         for path in (*KNOWN_PATHS, OTHER_PATH):
             self.requests.labels(code="200", path=path)
+        for reason in REJECTED_REASONS:
+            self.usage_rejected.labels(reason=reason)
 
     def record_tokens(self, tokens: TokenCount) -> None:
+        if tokens.rejected is not None:
+            self.usage_rejected.labels(reason=tokens.rejected).inc()
         self.prompt_tokens.inc(tokens.prompt)
         self.completion_tokens.inc(tokens.completion)
         if tokens.estimated:

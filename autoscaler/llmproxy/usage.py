@@ -9,15 +9,37 @@ the completion is estimated as one token per choice with a non-empty delta (thes
 send one token per chunk) and flagged `estimated`.
 
 Compressed bodies (gzip / deflate, relayed untouched) are inflated for metering only.
+
+Counts are validated, never trusted: `prompt_tokens` and `completion_tokens` must be integers
+(JSON numbers without fraction or exponent) in [0, MAX_TOKENS). A usage object that breaks
+the rule is ignored (the response is still relayed untouched) and `TokenCount.rejected` says
+why, one of REJECTED_REASONS (the label of `llm_proxy_usage_rejected_total`); a stream then
+falls back to the estimate, as if it had sent none. Integers are parsed with a digit bound,
+so a 10^400 costs no big-number arithmetic and nothing raises; nesting too deep for the JSON
+parser makes the body unparseable, not an exception.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from autoscaler.llmproxy.logscrub import describe, stack
+
+log = logging.getLogger("autoscaler.llmproxy")
+
+# Per response. A real count is at most the model's context (10^6 for the largest today).
+MAX_TOKENS = 10**9
+# Stands in for an integer literal longer than any valid count: still too large (or
+# negative), without converting it (int() of a long literal is quadratic in its length, and
+# Python refuses past 4300 digits).
+_HUGE = 10**18
+_MAX_DIGITS = 18
+REJECTED_REASONS = ("not_an_object", "missing", "not_an_integer", "negative", "too_large",
+                    "meter_error")
 MAX_JSON_BYTES = 8 << 20
 MAX_SSE_LINE_BYTES = 1 << 20
 _INFLATE_STEP = 1 << 20
@@ -29,6 +51,8 @@ class TokenCount:
     prompt: int = 0
     completion: int = 0
     estimated: bool = False
+    # Why the usage object was ignored (one of REJECTED_REASONS), None if it was not.
+    rejected: str | None = None
 
 
 class UsageMeter:
@@ -80,11 +104,7 @@ class JsonUsageMeter(UsageMeter):
     def finish(self) -> TokenCount:
         if self._too_big:
             return TokenCount()
-        try:
-            document = json.loads(self._body)
-        except ValueError:
-            return TokenCount()
-        usage = usage_of(document)
+        usage = usage_of(parse_json(self._body))
         return usage if usage is not None else TokenCount()
 
 
@@ -93,6 +113,7 @@ class SseUsageMeter(UsageMeter):
         self._line = bytearray()
         self._skipping = False  # inside an over-long line: drop until its end
         self._usage: TokenCount | None = None
+        self._rejected: str | None = None
         self._chunks = 0
 
     def feed(self, chunk: bytes) -> None:
@@ -115,40 +136,66 @@ class SseUsageMeter(UsageMeter):
         # payloads that are not JSON (`[DONE]`) are ignored.
         if not line.startswith(b"data:"):
             return
-        try:
-            event = json.loads(line[5:].strip())
-        except ValueError:
-            return
+        event = parse_json(line[5:].strip())
         usage = usage_of(event)
-        if usage is not None:
-            self._usage = usage
+        if usage is not None and usage.rejected is None:
+            self._usage = usage  # the last valid one wins
+        elif usage is not None:
+            self._rejected = usage.rejected
         self._chunks += non_empty_choices(event)
 
     def finish(self) -> TokenCount:
         if self._usage is not None:
             return self._usage
-        return TokenCount(completion=self._chunks, estimated=self._chunks > 0)
+        return TokenCount(completion=self._chunks, estimated=self._chunks > 0,
+                          rejected=self._rejected)
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal) - literal.startswith("-") > _MAX_DIGITS:
+        return -_HUGE if literal.startswith("-") else _HUGE
+    return int(literal)
+
+
+def parse_json(data: bytes | bytearray) -> object:
+    """The document, or None when it is not JSON (nor UTF-8/16/32, nor shallow enough)."""
+    try:
+        return json.loads(data, parse_int=_bounded_int)
+    except (ValueError, RecursionError):
+        return None
 
 
 def usage_of(document: object) -> TokenCount | None:
-    """The `usage` object's counts, or None when absent or malformed (`usage: null` is what
-    OpenAI sends in every chunk but the last)."""
+    """The `usage` object's counts; None when there is none (`usage: null` is what OpenAI
+    sends in every chunk but the last); `rejected` set when it breaks the rule."""
     if not isinstance(document, dict):
         return None
     usage = document.get("usage")
+    if usage is None:
+        return None
     if not isinstance(usage, dict):
-        return None
-    prompt = _count(usage.get("prompt_tokens"))
-    completion = _count(usage.get("completion_tokens", 0))  # embeddings have none
-    if prompt is None or completion is None:
-        return None
+        return TokenCount(rejected="not_an_object")
+    if "prompt_tokens" not in usage:
+        return TokenCount(rejected="missing")
+    prompt = usage["prompt_tokens"]
+    completion = usage.get("completion_tokens")
+    if completion is None:  # embeddings generate nothing
+        completion = 0
+    for value in (prompt, completion):
+        if (reason := _invalid(value)) is not None:
+            return TokenCount(rejected=reason)
     return TokenCount(prompt=prompt, completion=completion)
 
 
-def _count(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
+def _invalid(value: object) -> str | None:
+    # bool is an int in Python, not in JSON; floats (7.0, 1e3, NaN) are not counts either.
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "not_an_integer"
+    if value < 0:
+        return "negative"
+    if value >= MAX_TOKENS:
+        return "too_large"
+    return None
 
 
 def non_empty_choices(event: object) -> int:
@@ -168,6 +215,36 @@ def non_empty_choices(event: object) -> int:
     return count
 
 
+class _Guarded(UsageMeter):
+    """A metering bug costs the response's count, never the response: the relay loop must
+    not see it raise."""
+
+    def __init__(self, inner: UsageMeter) -> None:
+        self._inner = inner
+        self._failed = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self._failed:
+            return
+        try:
+            self._inner.feed(chunk)
+        except Exception as exc:
+            self._fail(exc)
+
+    def finish(self) -> TokenCount:
+        if not self._failed:
+            try:
+                return self._inner.finish()
+            except Exception as exc:
+                self._fail(exc)
+        return TokenCount(rejected="meter_error")
+
+    def _fail(self, exc: Exception) -> None:
+        self._failed = True
+        log.error("usage metering failed, the response is not counted: %s\n%s",
+                  describe(exc), stack(exc))
+
+
 def meter_for(content_type: str, content_encoding: str) -> UsageMeter:
     mime = content_type.split(";", 1)[0].strip().lower()
     inner: UsageMeter
@@ -179,7 +256,7 @@ def meter_for(content_type: str, content_encoding: str) -> UsageMeter:
         return UsageMeter()
     encoding = content_encoding.strip().lower()
     if encoding in ("", "identity"):
-        return inner
+        return _Guarded(inner)
     if encoding in ("gzip", "x-gzip", "deflate"):
-        return _Inflating(inner)
+        return _Guarded(_Inflating(inner))
     return UsageMeter()  # br, zstd, stacked encodings: relayed, not metered
