@@ -7,28 +7,35 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from autoscaler import conformance
 from autoscaler.errors import AutoscalerError, UsageError
 from autoscaler.llmproxy.cli import add_arguments as llm_proxy_arguments
-from autoscaler.replay.settings import SCENARIO_NAMES, ModelOverrides
+from autoscaler.replay.arguments import _replay_options, _replay_parser
 
 if TYPE_CHECKING:
     from autoscaler.daemon.app import DaemonOptions
-    from autoscaler.replay.command import ReplayOptions
-    from autoscaler.replay.from_prometheus import RangeRequest
 
 # Each command imports what it needs when it runs: the daemon must not pay for matplotlib
 # at start-up, nor the replay for the Kubernetes client.
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A mistake on a subcommand's line is one line (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')} "
+                     f"(see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="autoscaler", description=__doc__,
         epilog="Exit status: 0 done, 1 runtime failure, 2 usage error. --debug (anywhere) "
                "shows the traceback of an unexpected failure.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=OneLineErrorParser)
     conf = sub.add_parser("conformance", help="run upstream-derived HPA conformance case files")
     conf.add_argument("files", nargs="+", help="case files (JSON, see FORMAT.md)")
     sub.add_parser("demo", help="replay the default scenario (the seed's LlamaEdge HPA under "
@@ -122,125 +129,6 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                                                                "edge-autoscaler"),
                    help="namespace of the writer Leases and of the state Leases of "
                         "file/Sedna autoscalers")
-
-
-def _replay_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", choices=SCENARIO_NAMES,
-                   help="an embedded scenario (default llamaedge when no --trace is given)")
-    p.add_argument("--trace", type=Path, help="workload file (see --format)")
-    p.add_argument("--format", dest="fmt",
-                   choices=["csv", "azure-llm", "per-minute", "prometheus", "rps",
-                            "kubectl-watch"], help="trace format (sniffed when omitted)")
-    p.add_argument("--policy", action="append", default=[],
-                   help="HPA YAML file (autoscaling/v2; several documents allowed), fixed:N "
-                        "or oracle; repeatable")
-    p.add_argument("--unit", choices=["cores", "requests_per_second"],
-                   help="unit of a csv / prometheus demand series")
-    p.add_argument("--column", help="per-minute trace: the function hash to replay "
-                                    "(default: the sum of all rows)")
-    p.add_argument("--time-scale", type=float,
-                   help="stretch time: 2 makes the trace last twice as long")
-    p.add_argument("--rate-scale", type=float,
-                   help="multiply the load: 0.5 halves it")
-    p.add_argument("--out-dir", type=Path, default=Path("replay-out"),
-                   help="where decisions.log, summary.json and replay.png go")
-    p.add_argument("--timeline", type=Path, help="write every step of every policy here")
-    p.add_argument("--timeline-format", choices=["csv", "jsonl"], default="csv")
-    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: only on a terminal)")
-    p.add_argument("--every-sync", action="store_true",
-                   help="log every controller sync, not only changes")
-    p.add_argument("--seed", type=int, default=0, help="random seed (request routing)")
-    prom = p.add_argument_group("replay a range pulled from Prometheus")
-    prom.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
-    prom.add_argument("--query", help="PromQL giving the demand series (default: total CPU "
-                                      "cores of --namespace / --pod-regex)")
-    prom.add_argument("--namespace-of-pods", dest="prom_namespace", default="default")
-    prom.add_argument("--pod-regex", default=".*", help="pods whose CPU is the demand")
-    prom.add_argument("--start", help="Unix seconds or RFC 3339")
-    prom.add_argument("--end", help="Unix seconds or RFC 3339")
-    prom.add_argument("--step", type=float, default=15.0, help="seconds between points")
-    prom.add_argument("--prometheus-token-file", type=Path)
-    prom.add_argument("--prometheus-ca-file", type=Path)
-    model = p.add_argument_group("simulator model (defaults: README, 'The simulator')")
-    model.add_argument("--metrics", choices=["metrics-server", "prometheus"],
-                       help="metrics pipeline the controller reads")
-    model.add_argument("--metric-window", type=float, help="metric window in seconds")
-    model.add_argument("--startup-seconds", type=float, help="model load time of a new pod")
-    model.add_argument("--sync-period", type=float, help="controller sync period in seconds")
-    model.add_argument("--capacity", choices=["x86-avx512", "pi5"],
-                       help="LLM pod capacity preset (Qwen2-0.5B on llama.cpp)")
-    model.add_argument("--prefill-tps", type=float, help="prompt tokens/s per pod")
-    model.add_argument("--decode-tps", type=float, help="output tokens/s per pod")
-    model.add_argument("--concurrency", type=int, help="inferences at a time per pod")
-    model.add_argument("--ttft-slo", type=float, help="time-to-first-token SLO in seconds")
-    model.add_argument("--cpu-seconds-per-request", type=float,
-                       help="CPU cost of one request of a request-rate series")
-    model.add_argument("--partition", metavar="START:END",
-                       help="seconds during which no metrics reach the cloud controller; "
-                            "each HPA then runs cloud-only and with the edge fallback")
-
-
-def _replay_options(args: argparse.Namespace) -> ReplayOptions:
-    from autoscaler.replay.command import ReplayOptions  # noqa: PLC0415 - see top
-    # Only what was given: each trace format accepts its own options, and names the
-    # ones that do not apply to it.
-    trace_options: dict[str, object] = {}
-    if args.time_scale is not None:
-        trace_options["time_scale"] = args.time_scale
-    if args.rate_scale is not None:
-        trace_options["rate_scale"] = args.rate_scale
-    if args.unit:
-        trace_options["unit"] = args.unit
-    if args.column:
-        trace_options["column"] = args.column
-    return ReplayOptions(
-        scenario=args.scenario, trace=args.trace, fmt=args.fmt, policies=tuple(args.policy),
-        trace_options=trace_options, out_dir=args.out_dir, timeline=args.timeline,
-        timeline_format=args.timeline_format, plot=not args.no_plot, progress=args.progress,
-        seed=args.seed, every_sync=args.every_sync, model=_model_overrides(args),
-        prometheus=_range_request(args))
-
-
-def _range_request(args: argparse.Namespace) -> RangeRequest | None:
-    if not args.prometheus:
-        return None
-    from autoscaler.replay.from_prometheus import (  # noqa: PLC0415 - see top
-        RangeRequest,
-        cpu_demand_query,
-        parse_instant,
-    )
-    if not args.start or not args.end:
-        raise SystemExit("error: --prometheus needs --start and --end")
-    query = args.query or cpu_demand_query(args.prom_namespace, args.pod_regex)
-    return RangeRequest(url=args.prometheus, query=query, start=parse_instant(args.start),
-                        end=parse_instant(args.end), step_seconds=args.step,
-                        bearer_token_file=args.prometheus_token_file,
-                        ca_file=args.prometheus_ca_file)
-
-
-def _model_overrides(args: argparse.Namespace) -> ModelOverrides:
-    return ModelOverrides(
-        metrics=args.metrics, metric_window_seconds=args.metric_window,
-        startup_seconds=args.startup_seconds, sync_period_seconds=args.sync_period,
-        capacity_preset=args.capacity, prefill_tokens_per_second=args.prefill_tps,
-        decode_tokens_per_second=args.decode_tps, concurrency=args.concurrency,
-        ttft_slo_seconds=args.ttft_slo, cpu_seconds_per_request=args.cpu_seconds_per_request,
-        partition=_partition(args.partition))
-
-
-def _partition(text: str | None) -> tuple[float, float] | None:
-    if not text:
-        return None
-    start, sep, end = text.partition(":")
-    try:
-        window = (float(start), float(end))
-    except ValueError:
-        window = (0.0, -1.0)
-    if not sep or window[1] <= window[0]:
-        raise SystemExit(f"error: --partition {text!r}: use START:END seconds, END > START")
-    return window
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,7 @@ class Engine(Protocol):
 class Totals:
     """Running sums for one policy's Summary."""
 
-    replica_seconds: float = 0.0
+    replica_seconds: int = 0  # a Python int: exact however long the replay
     violation_seconds: float = 0.0
     underprovisioned_seconds: float = 0.0
     scale_events: int = 0
@@ -59,7 +59,7 @@ class Totals:
 
     def add(self, step: EngineStep, seconds: int, replicas: int) -> None:
         # Replicas are constant within a chunk: scalars instead of array reductions.
-        self.replica_seconds += float(replicas * seconds)
+        self.replica_seconds += replicas * seconds
         self.max_replicas = max(self.max_replicas, replicas)
         self.violation_seconds += float(np.count_nonzero(step.violation))
         self.underprovisioned_seconds += float(np.count_nonzero(step.underprovisioned))

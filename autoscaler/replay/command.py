@@ -1,29 +1,32 @@
-"""`autoscaler replay` and `autoscaler demo`: workload + policies -> summary, log, plot."""
+"""`autoscaler replay` and `autoscaler demo`: workload + policies -> summary, log, plot.
+
+Every failure is answered with one line on stderr (`error: <what>`, where the message says
+what to change) and an exit status: 2 for the user's input (a flag, a trace, a policy file,
+an output path), 1 for runtime failures (Prometheus unreachable, a write failing, out of
+memory), 130 when interrupted. No traceback for any of them.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from autoscaler.errors import AutoscalerError, InputError
 from autoscaler.replay.from_prometheus import RangeRequest, fetch_range
-from autoscaler.replay.model import DemandSeries, HpaWatchTrace
+from autoscaler.replay.limits import DEFAULT_LIMITS, TraceLimits
+from autoscaler.replay.model import HpaWatchTrace, Workload
+from autoscaler.replay.modes import OutputFlags, check_model, check_open_loop
 from autoscaler.replay.open_loop import compare, format_comparisons
-from autoscaler.replay.report import (
-    DecisionLogWriter,
-    PlotSink,
-    ProgressBar,
-    SummaryCollector,
-    Tee,
-    TimelineWriter,
-    format_summary_table,
-    summaries_to_json,
-)
-from autoscaler.replay.run import Policy, PolicyError, parse_policy, replay
+from autoscaler.replay.run import Policy, PolicyError, parse_policy
 from autoscaler.replay.scenarios import SCENARIOS, Scenario
 from autoscaler.replay.settings import ModelOverrides, SimulationSettings
-from autoscaler.replay.traces import TraceError, read_trace
+from autoscaler.replay.traces import UsageError, read_trace
+
+DEFAULT_OUT_DIR = Path("replay-out")
+_MESSAGE_CHARS = 2000  # a message quoting a file must still be one readable line
 
 
 @dataclass(frozen=True)
@@ -33,15 +36,47 @@ class ReplayOptions:
     fmt: str | None = None
     policies: tuple[str, ...] = ()
     trace_options: dict[str, Any] = field(default_factory=dict)
-    out_dir: Path = Path("replay-out")
+    # None means "not given": the default applies, and a kubectl-watch trace (which writes
+    # nothing) can tell a flag it would ignore.
+    out_dir: Path | None = None  # default replay-out
     timeline: Path | None = None
-    timeline_format: Literal["csv", "jsonl"] = "csv"
-    plot: bool = True
+    timeline_format: Literal["csv", "jsonl"] | None = None  # default csv
+    plot: bool | None = None  # default True
     progress: bool | None = None  # None: only on a TTY
-    seed: int = 0
+    seed: int | None = None  # default 0
     every_sync: bool = False
     model: ModelOverrides = field(default_factory=ModelOverrides)
     prometheus: RangeRequest | None = None  # replay a range pulled from this Prometheus
+    limits: TraceLimits = DEFAULT_LIMITS
+
+    def outputs(self) -> OutputFlags:
+        return OutputFlags(self.out_dir, self.timeline, self.timeline_format, self.plot,
+                           self.progress, self.every_sync, self.seed)
+
+
+def fail(message: object, status: int) -> int:
+    """Print `error: message` as exactly one line on stderr; return `status`."""
+    text = " ".join(str(message).split())
+    if len(text) > _MESSAGE_CHARS:
+        text = text[:_MESSAGE_CHARS] + "..."
+    print(f"error: {text}", file=sys.stderr)
+    return status
+
+
+def run_replay(options: ReplayOptions, out: TextIO = sys.stdout) -> int:
+    try:
+        return _replay(options, out)
+    except InputError as exc:  # a trace, a policy, a flag: the user's to fix
+        return fail(exc, 2)
+    except AutoscalerError as exc:  # Prometheus unreachable, or answering garbage
+        return fail(exc, 1)
+    except OSError as exc:  # an output could not be written (disk full, permissions)
+        return fail(f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}", 1)
+    except MemoryError:
+        return fail("out of memory: replay a shorter part of the trace, or fewer requests "
+                    "(a smaller --rate-scale)", 1)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
 
 
 def _named(options: ReplayOptions) -> Scenario:
@@ -58,20 +93,23 @@ def _policies(options: ReplayOptions) -> tuple[Policy, ...]:
     return tuple(policies)
 
 
-def run_replay(options: ReplayOptions, out: TextIO = sys.stdout) -> int:
-    try:
-        trace, fmt = options.trace, options.fmt
-        if options.prometheus is not None:
-            trace = fetch_range(options.prometheus, options.out_dir / "prometheus-range.json")
-            fmt = "prometheus"
-        if trace is None:
-            return _simulate(_named(options), options, out)
-        workload = read_trace(trace, fmt, **options.trace_options)
-        policies = _policies(options)
-    except (PolicyError, TraceError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _replay(options: ReplayOptions, out: TextIO) -> int:
+    if options.trace is None and options.prometheus is None:
+        scenario = _named(options)
+        if options.policies:
+            raise UsageError("--policy needs --trace or --prometheus (a scenario brings its "
+                             "own policies)")
+        return _simulate(scenario, options, out)
+    policies = _policies(options)  # a typo in a policy must not cost a long trace read
+    trace, fmt = options.trace, options.fmt
+    if options.prometheus is not None:
+        destination = _out_dir(options) / "prometheus-range.json"
+        trace = fetch_range(options.prometheus, destination, options.limits)
+        fmt = "prometheus"
+    assert trace is not None  # one of the two, by the test above
+    workload = read_trace(trace, fmt, options.limits, **options.trace_options)
     if isinstance(workload, HpaWatchTrace):
+        check_open_loop(options.outputs(), options.model, options.policies)
         spec = next((p.spec for p in policies if p.spec is not None), None)
         print(format_comparisons(compare(workload, spec)), file=out)
         return 0
@@ -82,35 +120,47 @@ def run_replay(options: ReplayOptions, out: TextIO = sys.stdout) -> int:
     return _simulate(scenario, options, out)
 
 
+def _out_dir(options: ReplayOptions) -> Path:
+    """The output directory, created; a path that cannot be one is the user's to fix."""
+    out_dir = options.out_dir or DEFAULT_OUT_DIR
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out-dir {out_dir}: cannot create: {exc.strerror or exc}"
+                         ) from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise UsageError(f"--out-dir {out_dir}: not writable")
+    return out_dir
+
+
+def _check_timeline(timeline: Path | None) -> None:
+    if timeline is None:
+        return
+    if timeline.is_dir():
+        raise UsageError(f"--timeline {timeline} is a directory: give a file name")
+    parent = timeline.parent
+    if not parent.is_dir():
+        raise UsageError(f"--timeline {timeline}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--timeline {timeline}: directory {parent} is not writable")
+
+
+def _duration(workload: Workload) -> float:
+    return 0.0 if isinstance(workload, HpaWatchTrace) else workload.duration_seconds
+
+
 def _simulate(scenario: Scenario, options: ReplayOptions, out: TextIO) -> int:
-    settings = replace(options.model.apply(scenario.settings), seed=options.seed)
-    options.out_dir.mkdir(parents=True, exist_ok=True)
-    workload = scenario.workload
-    unit = workload.unit if isinstance(workload, DemandSeries) else "requests"
-    first = next((p.spec for p in scenario.policies if p.spec is not None), None)
-    log_path = options.out_dir / "decisions.log"
-    collector = SummaryCollector()
-    with log_path.open("w", encoding="utf-8") as log:
-        sinks: list[Any] = [collector, DecisionLogWriter(
-            log, "hpa", scenario.reference, first.min_replicas or 1 if first else 1,
-            first.max_replicas if first else 1, every_sync=options.every_sync)]
-        if options.plot:
-            sinks.append(PlotSink(options.out_dir / "replay.png", unit=unit))
-        if options.timeline is not None:
-            sinks.append(TimelineWriter(options.timeline, options.timeline_format))
-        sinks.append(ProgressBar(workload.duration_seconds, enabled=options.progress))
-        tee = Tee(*sinks)
-        try:
-            summaries = replay(workload, list(scenario.policies), settings, tee)
-        finally:
-            tee.close()
-    (options.out_dir / "summary.json").write_text(summaries_to_json(summaries) + "\n")
-    print(f"{scenario.name}: {scenario.description}", file=out)
-    print(format_summary_table(collector.summaries, unit), file=out)
-    outputs = [log_path, options.out_dir / "summary.json"]
-    if options.plot:
-        outputs.append(options.out_dir / "replay.png")
-    if options.timeline is not None:
-        outputs.append(options.timeline)
-    print("wrote " + ", ".join(str(p) for p in outputs), file=out)
+    # The reports load matplotlib (a quarter of a second): not for a run that stops at a
+    # mistake in its input.
+    from autoscaler.replay.simulate import Outputs, simulate  # noqa: PLC0415
+    check_model(options.model, scenario.workload, _duration(scenario.workload))
+    settings = replace(options.model.apply(scenario.settings), seed=options.seed or 0)
+    outputs = Outputs(_out_dir(options), options.timeline, options.timeline_format or "csv",
+                      plot=options.plot is not False, progress=options.progress,
+                      every_sync=options.every_sync)
+    _check_timeline(options.timeline)
+    written = simulate(scenario, settings, outputs, out)
+    print("wrote " + ", ".join(str(p) for p in written), file=out)
     return 0

@@ -57,7 +57,8 @@ class LLMEngine:
         self._waiting = 0
         service = (trace.prompt_tokens / self.capacity.prefill_tokens_per_second
                    + trace.output_tokens / self.capacity.decode_tokens_per_second)
-        self.mean_service_seconds = float(service.mean()) if len(service) else 1.0
+        # At least 1 ms a request: a trace of empty requests must not divide by zero.
+        self.mean_service_seconds = max(float(service.mean()), 1e-3) if len(service) else 1.0
 
     def duration_seconds(self) -> int:
         return math.ceil(self.trace.duration_seconds) + 1

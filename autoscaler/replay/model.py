@@ -124,7 +124,7 @@ class DecisionRecord:
 class Summary:
     policy: str
     duration_seconds: float
-    replica_seconds: float
+    replica_seconds: float  # whole pod-seconds: the simulators sum them as exact ints
     violation_seconds: float
     underprovisioned_seconds: float
     scale_events: int

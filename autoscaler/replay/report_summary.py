@@ -83,11 +83,15 @@ def format_summary_table(summaries: Sequence[Summary], unit: str) -> str:
 
 
 def summaries_to_json(summaries: Sequence[Summary]) -> str:
-    """JSON list of the Summary fields plus the two shares, for scripts and CI artifacts."""
+    """JSON list of the Summary fields plus the two shares, for scripts and CI artifacts.
+
+    Strict JSON: a NaN or an infinity would be a bug upstream (the readers refuse inputs
+    that could make one), so it raises ValueError here instead of writing `NaN`.
+    """
     records = []
     for summary in summaries:
         record = dataclasses.asdict(summary)
         record["violation_share"] = summary.violation_share
         record["underprovisioned_share"] = summary.underprovisioned_share
         records.append(record)
-    return json.dumps(records, indent=2)
+    return json.dumps(records, indent=2, allow_nan=False)

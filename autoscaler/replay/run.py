@@ -6,15 +6,18 @@
 
 Every HPA policy runs the same `algorithms.decide` as the daemon, on its own simulated
 cluster fed with the same trace (and the same random seed), so differences are the specs'.
+
+Policy files are untrusted input: read through `autoscaler.safeload` (at most 8 MiB,
+duplicate keys, alias bombs and deep nesting refused), and every policy simulates at most
+MAX_REPLICAS (10,000) pods: `fixed:N` and a spec's maxReplicas are bounded by it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from algorithms.defaults import set_defaults
 from algorithms.errors import SpecError
@@ -24,6 +27,7 @@ from algorithms.validation import check_spec
 from autoscaler.errors import InputError
 from autoscaler.replay.cluster import Controller, Engine, run_cluster
 from autoscaler.replay.fluid import FluidEngine
+from autoscaler.replay.limits import MAX_REPLICAS
 from autoscaler.replay.llm import LLMEngine
 from autoscaler.replay.model import (
     DemandSeries,
@@ -35,6 +39,8 @@ from autoscaler.replay.model import (
 )
 from autoscaler.replay.oracle import oracle_demand, oracle_requests
 from autoscaler.replay.settings import SimulationSettings
+from autoscaler.safeload import DEFAULT as YAML_LIMITS
+from autoscaler.safeload import load_yaml_documents
 
 
 class PolicyError(InputError):
@@ -68,24 +74,52 @@ def spec_from_object(raw: Any, where: str) -> tuple[str, HorizontalPodAutoscaler
         raise PolicyError(f"{where}: expected a HorizontalPodAutoscaler object, got "
                           f"{type(raw).__name__}")
     body = raw.get("spec", raw) if "kind" in raw or "spec" in raw else raw
-    name = str((raw.get("metadata") or {}).get("name") or Path(where).stem)
+    name = _name(raw, where)
     try:
         spec = set_defaults(parse_spec(body))
         check_spec(spec)
     except SpecError as exc:
         raise PolicyError(f"{where}: {exc}") from exc
+    if spec.max_replicas > MAX_REPLICAS:
+        raise PolicyError(f"{where}: spec.maxReplicas {spec.max_replicas} is above "
+                          f"{MAX_REPLICAS}, the most pods the replay simulates")
     return name, spec
+
+
+def _name(raw: dict[Any, Any], where: str) -> str:
+    metadata = raw.get("metadata")
+    if metadata is None:
+        return Path(where).stem
+    if not isinstance(metadata, dict):
+        raise PolicyError(f"{where}: metadata must be a mapping (metadata: {{name: ...}}), "
+                          f"got {type(metadata).__name__}")
+    name = metadata.get("name")
+    if name is not None and not isinstance(name, str):
+        raise PolicyError(f"{where}: metadata.name must be a string, got "
+                          f"{type(name).__name__}")
+    return name or Path(where).stem
 
 
 def load_spec_file(path: Path) -> list[Policy]:
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8"))
-                     if d is not None]
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path}: cannot read: {exc}") from exc
+        with path.open("rb") as handle:
+            # One byte over the limit is enough to refuse: a 2 GiB file is never read whole.
+            data = handle.read(YAML_LIMITS.max_bytes + 1)
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > YAML_LIMITS.max_bytes:
+        raise PolicyError(f"{path}: larger than {YAML_LIMITS.max_bytes} bytes (an HPA spec "
+                          "is a few KiB)")
+    try:
+        documents = load_yaml_documents(data, str(path))
+    except InputError as exc:
+        raise PolicyError(exc.message) from None
     if not documents:
         raise PolicyError(f"{path}: no YAML document found")
     return [Policy.hpa(*spec_from_object(d, str(path))) for d in documents]
+
+
+_FIXED = re.compile(r"fixed:([0-9]{1,9})")
 
 
 def parse_policy(text: str) -> list[Policy]:
@@ -93,12 +127,11 @@ def parse_policy(text: str) -> list[Policy]:
     if text == "oracle":
         return [Policy.oracle()]
     if text.startswith("fixed:"):
-        try:
-            replicas = int(text.removeprefix("fixed:"))
-        except ValueError:
-            replicas = -1
-        if replicas < 1:
-            raise PolicyError(f"policy {text!r}: fixed:N needs a whole number N >= 1")
+        match = _FIXED.fullmatch(text.strip())
+        replicas = int(match[1]) if match else -1
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise PolicyError(f"policy {text[:40]!r}: fixed:N needs a whole number N >= 1 "
+                              f"and <= {MAX_REPLICAS}")
         return [Policy.fixed(replicas)]
     return load_spec_file(Path(text))
 

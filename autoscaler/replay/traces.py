@@ -16,7 +16,9 @@ more with probability frac(k), drawn from `numpy.random.default_rng(seed)`). To 
 rate series faster with the same total number of requests, pass rate_scale=1/time_scale.
 Every series starts at 0 s: time counts from the first sample or request.
 
-Bad files raise `TraceError` (a ValueError) as `<file>:<line>: <problem>`.
+Bad files raise `TraceError` (an InputError, so a ValueError) as `<file>:<line>: <problem>`,
+options that do not apply raise `UsageError`; nothing else, whatever the bytes. Every reader
+takes `limits` (autoscaler.replay.limits.TraceLimits: span, rows, line length, values...).
 """
 
 from __future__ import annotations
@@ -26,23 +28,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from autoscaler.replay.input_errors import TraceError, UsageError
+from autoscaler.replay.limits import DEFAULT_LIMITS, TraceLimits
 from autoscaler.replay.model import Workload
-from autoscaler.replay.traces_common import TraceError
+from autoscaler.replay.traces_common import check_file
 from autoscaler.replay.traces_csv import (
     AZURE_LLM_HEADER,
     read_azure_llm_csv,
-    read_per_minute_csv,
     read_value_csv,
     resample_step,
 )
 from autoscaler.replay.traces_kubectl import HEADER as KUBECTL_HEADER
 from autoscaler.replay.traces_kubectl import read_kubectl_watch
+from autoscaler.replay.traces_minute import read_per_minute_csv
 from autoscaler.replay.traces_prometheus import read_prometheus_range_json
 from autoscaler.replay.traces_rps import iter_rps_chunks, read_rps_lines
 
 __all__ = [
     "FORMATS",
     "TraceError",
+    "UsageError",
     "iter_rps_chunks",
     "read_azure_llm_csv",
     "read_kubectl_watch",
@@ -56,8 +61,8 @@ __all__ = [
 ]
 
 
-def _kubectl(path: Path) -> Workload:
-    return read_kubectl_watch(path)
+def _kubectl(path: Path, limits: TraceLimits = DEFAULT_LIMITS) -> Workload:
+    return read_kubectl_watch(path, limits)
 
 
 _SCALES = ("time_scale", "rate_scale")
@@ -73,8 +78,11 @@ _CHOICES = ", ".join(FORMATS)
 
 
 def _first_line(path: Path) -> str:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        head = handle.read(8192)
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(8192)
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     for line in head.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             return line.strip()
@@ -116,9 +124,11 @@ def sniff_format(path: str | Path) -> str:
                      f"cannot tell the trace format; pass one of: {_CHOICES}")
 
 
-def read_trace(path: str | Path, fmt: str | None = None, **options: Any) -> Workload:
+def read_trace(path: str | Path, fmt: str | None = None,
+               limits: TraceLimits = DEFAULT_LIMITS, **options: Any) -> Workload:
     """Read `path` as `fmt` (sniffed when None) with that reader's keyword options."""
     path = Path(path)
+    check_file(path)
     chosen = sniff_format(path) if fmt is None else fmt
     if chosen not in FORMATS:
         raise TraceError(path, None, f"unknown trace format {chosen!r}; choose one of: "
@@ -126,6 +136,6 @@ def read_trace(path: str | Path, fmt: str | None = None, **options: Any) -> Work
     reader, allowed = FORMATS[chosen]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(f"option(s) {', '.join(unknown)} do not apply to format {chosen!r} "
+        raise UsageError(f"option(s) {', '.join(unknown)} do not apply to format {chosen!r} "
                          f"(it takes: {', '.join(allowed) or 'none'})")
-    return reader(path, **options)
+    return reader(path, limits=limits, **options)

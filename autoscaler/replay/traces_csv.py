@@ -1,38 +1,64 @@
-"""CSV readers: `timestamp,value` demand, the Azure LLM inference trace, per-minute counts."""
+"""CSV readers: `timestamp,value` demand and the Azure LLM inference trace.
+
+Both stream the file through `csv_rows` (bounded lines, at most `max_rows` rows) into
+compact arrays (8 bytes a number, not a Python float object), check each row as it comes
+(finite, non-negative, within the span and level limits of `autoscaler.replay.limits`) and
+name the line of the first bad one. Per-minute counts are in `traces_minute`.
+"""
 
 from __future__ import annotations
 
 import csv
 import math
-import re
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from autoscaler.replay.input_errors import TraceError
+from autoscaler.replay.limits import DEFAULT_LIMITS, TraceLimits
 from autoscaler.replay.model import DemandSeries, FloatArray, IntArray, RequestTrace
 from autoscaler.replay.traces_common import (
-    TraceError,
+    bounded_lines,
+    check_level,
     check_scales,
+    check_span,
     check_unit,
     parse_count,
     parse_iso_seconds,
     parse_number,
     scale_values,
+    shown,
 )
 
 
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of the non-blank, non-comment lines.
+def csv_rows(path: Path, limits: TraceLimits) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of the non-blank, non-comment lines, at most `max_rows`.
 
     Line numbers come from the reader, so they stay right for quoted multi-line fields.
     """
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        line = reader.line_num + 1
-        for fields in reader:
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    with handle:
+        reader = csv.reader(bounded_lines(handle, path, limits))
+        line = 1
+        rows = 0
+        while True:
+            try:
+                fields = next(reader, None)
+            except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+                raise TraceError(path, reader.line_num, f"not CSV: {exc}") from None
+            if fields is None:
+                return
             if fields and not (len(fields) == 1 and not fields[0].strip()) and not (
                     fields[0].lstrip().startswith("#")):
+                rows += 1
+                if rows > limits.max_rows:
+                    raise TraceError(path, line, f"more than {limits.max_rows} rows: raise "
+                                                 "--max-rows")
                 yield line, [field.strip() for field in fields]
             line = reader.line_num + 1
 
@@ -61,37 +87,72 @@ def _is_header(fields: list[str]) -> bool:
     return False
 
 
-def _value_rows(path: Path) -> tuple[list[float], list[float], int]:
-    """Timestamps (seconds), values and the last data line number, all checked."""
-    times: list[float] = []
-    values: list[float] = []
-    iso_kind: bool | None = None
-    last_line = 0
-    for line, fields in _rows(path):
-        if not times and last_line == 0 and _is_header(fields):
-            last_line = line
-            continue
-        last_line = line
+class _ValueRows:
+    """Timestamps (seconds) and values, checked row by row as they are added."""
+
+    def __init__(self, path: Path, time_scale: float, rate_scale: float,
+                 limits: TraceLimits) -> None:
+        self.path, self.limits = path, limits
+        self.time_scale, self.rate_scale = time_scale, rate_scale
+        self.times = array("d")
+        self.values = array("d")
+        self.iso_kind: bool | None = None
+        self.last_line = 0
+        # The limits as plain bounds on the raw numbers: one comparison a row, the helper
+        # (and its message) only for a row past them.
+        self.latest = math.inf
+        self.highest = limits.max_value / rate_scale if rate_scale > 0 else math.inf
+
+    def add(self, line: int, fields: list[str]) -> None:
+        path = self.path
         if len(fields) != 2:
             raise TraceError(path, line, f"expected 2 fields (timestamp,value), got {len(fields)}")
         parsed = _parse_timestamp(fields[0])
         if parsed is None:
-            raise TraceError(path, line, f"timestamp {fields[0]!r} is neither seconds nor "
+            raise TraceError(path, line, f"timestamp {shown(fields[0])} is neither seconds nor "
                                          "ISO-8601")
         seconds, is_iso = parsed
-        if iso_kind is not None and is_iso != iso_kind:
-            raise TraceError(path, line, "timestamps mix seconds and ISO-8601")
-        iso_kind = is_iso
-        if times and seconds <= times[-1]:
-            raise TraceError(path, line, f"timestamp {fields[0]!r} is not after the previous one")
+        if is_iso != self.iso_kind:
+            self._first_or_mixed(line, seconds, is_iso)
+        elif not seconds > self.times[-1]:
+            raise TraceError(path, line, f"timestamp {shown(fields[0])} is not after the "
+                                         "previous one")
+        if not seconds <= self.latest:
+            # Checked per row, so a millisecond epoch fails at its second line, not after a
+            # whole file of them.
+            check_span(path, line, (seconds - self.times[0]) * self.time_scale, self.limits)
         value = parse_number(fields[1], path, line)
         if value < 0:
-            raise TraceError(path, line, f"value {fields[1]!r} is negative")
-        times.append(seconds)
-        values.append(value)
-    if not times:
-        raise TraceError(path, max(last_line, 1), "no data rows (expected timestamp,value)")
-    return times, values, last_line
+            raise TraceError(path, line, f"value {shown(fields[1])} is negative")
+        if not value <= self.highest:
+            check_level(path, line, "value", value, self.rate_scale, self.limits)
+        self.times.append(seconds)
+        self.values.append(value)
+        self.last_line = line
+
+    def _first_or_mixed(self, line: int, seconds: float, is_iso: bool) -> None:
+        if self.iso_kind is not None:
+            raise TraceError(self.path, line, "timestamps mix seconds and ISO-8601")
+        self.iso_kind = is_iso
+        # The last timestamp within the span; a little early, so rounding cannot let one
+        # past it (check_span decides exactly).
+        self.latest = seconds + self.limits.max_span_seconds / self.time_scale * (1 - 1e-9)
+
+def _value_rows(path: Path, time_scale: float, rate_scale: float, limits: TraceLimits
+                ) -> _ValueRows:
+    rows = _ValueRows(path, time_scale, rate_scale, limits)
+    header_line = 0
+    for line, fields in csv_rows(path, limits):
+        if not rows.times and header_line == 0 and _is_header(fields):
+            header_line = line
+            continue
+        rows.add(line, fields)
+    if not rows.times:
+        raise TraceError(path, max(header_line, 1), "no data rows (expected timestamp,value)")
+    return rows
+
+
+_RESAMPLE_BLOCK = 1 << 20  # bins per block: temporaries stay ~50 MB whatever the span
 
 
 def resample_step(times: FloatArray, values: FloatArray) -> FloatArray:
@@ -103,25 +164,30 @@ def resample_step(times: FloatArray, values: FloatArray) -> FloatArray:
     load instead of vanishing. A bin with no change inside takes the held value itself, so
     whole-second timestamps give the values exactly (no cumulative-sum rounding).
     """
-    hold = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    bins = max(1, math.ceil(times[-1] + hold - 1e-9))
-    edges = np.arange(bins + 1, dtype=np.float64)
+    bins = max(1, math.ceil(times[-1] + _hold(times) - 1e-9))
     # Integral of the step function at each sample time, then at each grid edge.
     at_samples = np.concatenate(([0.0], np.cumsum(values[:-1] * np.diff(times))))
-    index = np.searchsorted(times, edges, side="right") - 1
-    integral = at_samples[index] + values[index] * (edges - times[index])
-    averages = np.diff(integral)
-    in_force_at_end = np.searchsorted(times, edges[1:], side="left") - 1
-    steady = in_force_at_end == index[:-1]
-    averages[steady] = values[index[:-1][steady]]
+    averages = np.empty(bins, dtype=np.float64)
+    for start in range(0, bins, _RESAMPLE_BLOCK):
+        stop = min(bins, start + _RESAMPLE_BLOCK)
+        edges = np.arange(start, stop + 1, dtype=np.float64)
+        index = np.searchsorted(times, edges, side="right") - 1
+        integral = at_samples[index] + values[index] * (edges - times[index])
+        block = np.diff(integral)
+        in_force_at_end = np.searchsorted(times, edges[1:], side="left") - 1
+        steady = in_force_at_end == index[:-1]
+        block[steady] = values[index[:-1][steady]]
+        averages[start:stop] = block
     return averages
 
 
-MAX_GRID_SECONDS = 400 * 86400  # over a year of 1-s steps: 280 MB of float64
+def _hold(times: FloatArray) -> float:
+    return float(np.median(np.diff(times))) if len(times) > 1 else 1.0
 
 
 def read_value_csv(path: str | Path, unit: str = "cores", time_scale: float = 1.0,
-                   rate_scale: float = 1.0) -> DemandSeries:
+                   rate_scale: float = 1.0, limits: TraceLimits = DEFAULT_LIMITS
+                   ) -> DemandSeries:
     """`timestamp,value` rows (header optional; seconds or ISO-8601, naive = UTC).
 
     Time counts from the first sample (start_seconds 0). After time scaling the step
@@ -130,13 +196,11 @@ def read_value_csv(path: str | Path, unit: str = "cores", time_scale: float = 1.
     check_unit(unit)
     check_scales(time_scale, rate_scale)
     path = Path(path)
-    times, values, last_line = _value_rows(path)
-    relative = (np.asarray(times) - times[0]) * time_scale
-    if relative[-1] > MAX_GRID_SECONDS:
-        # Millisecond epochs read as seconds would ask for terabytes of grid.
-        raise TraceError(path, last_line, f"the trace spans {relative[-1]:.0f} s, more than "
-                                          f"{MAX_GRID_SECONDS} s (timestamps in milliseconds?)")
-    grid = resample_step(relative, np.asarray(values, dtype=np.float64))
+    rows = _value_rows(path, time_scale, rate_scale, limits)
+    relative = (np.frombuffer(rows.times, dtype=np.float64) - rows.times[0]) * time_scale
+    # The grid also covers the hold of the last value.
+    check_span(path, rows.last_line, relative[-1] + _hold(relative), limits)
+    grid = resample_step(relative, np.frombuffer(rows.values, dtype=np.float64))
     return DemandSeries(0.0, 1.0, scale_values(grid, rate_scale), unit, str(path))
 
 
@@ -145,30 +209,41 @@ def read_value_csv(path: str | Path, unit: str = "cores", time_scale: float = 1.
 AZURE_LLM_HEADER = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 
-def _azure_rows(path: Path) -> tuple[list[float], list[int], list[int]]:
-    rows = _rows(path)
+class _Requests:
+    def __init__(self) -> None:
+        self.times = array("d")
+        self.prompts = array("q")
+        self.outputs = array("q")
+        self.first = math.inf  # rows need not be sorted: the span is max - min
+        self.last = -math.inf
+
+
+def _azure_rows(path: Path, time_scale: float, limits: TraceLimits) -> _Requests:
+    rows = csv_rows(path, limits)
     first = next(rows, None)
     if first is None:
         raise TraceError(path, 1, f"empty file (expected header {','.join(AZURE_LLM_HEADER)})")
     line, header = first
     if [h.lower() for h in header] != [h.lower() for h in AZURE_LLM_HEADER]:
-        raise TraceError(path, line, f"header {','.join(header)!r} is not "
+        raise TraceError(path, line, f"header {shown(','.join(header))} is not "
                                      f"{','.join(AZURE_LLM_HEADER)}")
-    times: list[float] = []
-    prompts: list[int] = []
-    outputs: list[int] = []
+    found = _Requests()
     for line, fields in rows:
         if len(fields) != 3:
             raise TraceError(path, line, f"expected 3 fields, got {len(fields)}")
         seconds = parse_iso_seconds(fields[0])
         if seconds is None:
-            raise TraceError(path, line, f"timestamp {fields[0]!r} is not ISO-8601")
-        times.append(seconds)
-        prompts.append(parse_count(fields[1], path, line, "ContextTokens"))
-        outputs.append(parse_count(fields[2], path, line, "GeneratedTokens"))
-    if not times:
+            raise TraceError(path, line, f"TIMESTAMP {shown(fields[0])} is not ISO-8601")
+        found.first, found.last = min(found.first, seconds), max(found.last, seconds)
+        check_span(path, line, (found.last - found.first) * time_scale, limits)
+        found.times.append(seconds)
+        found.prompts.append(parse_count(fields[1], path, line, "ContextTokens",
+                                         limits.max_tokens))
+        found.outputs.append(parse_count(fields[2], path, line, "GeneratedTokens",
+                                         limits.max_tokens))
+    if not found.times:
         raise TraceError(path, line, "no requests after the header")
-    return times, prompts, outputs
+    return found
 
 
 def scale_requests(count: int, rate_scale: float, seed: int) -> IntArray:
@@ -186,75 +261,22 @@ def scale_requests(count: int, rate_scale: float, seed: int) -> IntArray:
 
 
 def read_azure_llm_csv(path: str | Path, time_scale: float = 1.0, rate_scale: float = 1.0,
-                       seed: int = 0) -> RequestTrace:
+                       seed: int = 0, limits: TraceLimits = DEFAULT_LIMITS) -> RequestTrace:
     """`TIMESTAMP,ContextTokens,GeneratedTokens` requests, arrivals from the first request."""
     check_scales(time_scale, rate_scale)
     path = Path(path)
-    times, prompts, outputs = _azure_rows(path)
-    order = np.argsort(np.asarray(times), kind="stable")
-    arrivals = (np.asarray(times)[order] - min(times)) * time_scale
+    found = _azure_rows(path, time_scale, limits)
+    times = np.frombuffer(found.times, dtype=np.float64)
+    order = np.argsort(times, kind="stable")
+    arrivals = (times[order] - found.first) * time_scale
     copies = scale_requests(len(times), rate_scale, seed)
+    total = int(copies.sum())
+    if total > limits.max_rows:
+        raise TraceError(path, None, f"rate_scale {rate_scale:g} makes {total} requests, "
+                                     f"more than {limits.max_rows}: raise --max-rows")
     return RequestTrace(
         np.repeat(arrivals, copies).astype(np.float64),
-        np.repeat(np.asarray(prompts, dtype=np.int64)[order], copies),
-        np.repeat(np.asarray(outputs, dtype=np.int64)[order], copies),
+        np.repeat(np.frombuffer(found.prompts, dtype=np.int64)[order], copies),
+        np.repeat(np.frombuffer(found.outputs, dtype=np.int64)[order], copies),
         str(path),
     )
-
-
-# ------------------------------------------------------------------ per-minute counts
-
-_MINUTE = re.compile(r"minute_(\d+)", re.IGNORECASE)
-
-
-def _minute_columns(path: Path, line: int, header: list[str]) -> list[int]:
-    """Indices of `minute_1..minute_N` in minute order; they must be consecutive from 1."""
-    numbered = sorted((int(m[1]), i) for i, name in enumerate(header)
-                      if (m := _MINUTE.fullmatch(name)))
-    if not numbered:
-        raise TraceError(path, line, "no minute_<n> columns in the header")
-    minutes = [minute for minute, _ in numbered]
-    if minutes != list(range(1, len(minutes) + 1)):
-        missing = sorted(set(range(1, minutes[-1] + 1)) - set(minutes))
-        problem = f"minute_{missing[0]} is missing" if missing else "minute columns repeat"
-        raise TraceError(path, line, f"minute columns must be minute_1..minute_N: {problem}")
-    return [index for _, index in numbered]
-
-
-def read_per_minute_csv(path: str | Path, column: str | None = None,
-                        unit: str = "requests_per_second", time_scale: float = 1.0,
-                        rate_scale: float = 1.0) -> DemandSeries:
-    """Azure Functions style counts: one row per function, `minute_1..minute_N` columns.
-
-    `column=None` sums all rows; otherwise the rows whose first field equals `column` (a
-    function hash). Values are count / 60, one per 60-s step (times `time_scale`).
-    """
-    check_unit(unit)
-    check_scales(time_scale, rate_scale)
-    path = Path(path)
-    rows = _rows(path)
-    first = next(rows, None)
-    if first is None:
-        raise TraceError(path, 1, "empty file (expected a header with minute_<n> columns)")
-    header_line, header = first
-    indices = _minute_columns(path, header_line, header)
-    total = np.zeros(len(indices), dtype=np.float64)
-    seen = matched = 0
-    for line, fields in rows:
-        seen += 1
-        if len(fields) != len(header):
-            raise TraceError(path, line, f"expected {len(header)} fields, got {len(fields)}")
-        counts = [parse_number(fields[i], path, line, header[i]) for i in indices]
-        negative = [header[i] for i, count in zip(indices, counts, strict=True) if count < 0]
-        if negative:
-            raise TraceError(path, line, f"{negative[0]} is negative")
-        if column is None or fields[0] == column:
-            matched += 1
-            total += counts
-    if seen == 0:
-        raise TraceError(path, header_line, "no data rows after the header")
-    if column is not None and matched == 0:
-        raise TraceError(path, None, f"no row has {header[0]} {column!r} (the file has "
-                                     f"{seen} rows)")
-    return DemandSeries(0.0, 60.0 * time_scale, scale_values(total / 60.0, rate_scale), unit,
-                        str(path))
