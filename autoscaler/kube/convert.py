@@ -25,61 +25,100 @@ class ConversionError(InputError):
 __all__ = ["ConversionError", "format_time", "parse_time"]
 
 
-def _requests(container: Mapping[str, Any], where: str) -> dict[str, int]:
-    raw = ((container.get("resources") or {}).get("requests")) or {}
+def _obj(value: Any, where: str) -> Mapping[str, Any]:
+    """An object-valued field: {} when absent (the API omits empty ones)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConversionError(f"{where}: expected an object, got {str(value)[:60]!r}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConversionError(f"{where}: expected a list, got {str(value)[:60]!r}")
+    return value
+
+
+def _str(value: Any, where: str, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ConversionError(f"{where}: expected a string, got {str(value)[:60]!r}")
+    return value
+
+
+def _quantities(raw: Any, where: str) -> dict[str, int]:
     out = {}
-    for resource, quantity in raw.items():
+    for resource, quantity in _obj(raw, where).items():
         try:
-            out[str(resource)] = milli_value(str(quantity))
+            out[str(resource)] = milli_value(_str(quantity, f"{where}.{resource}"))
         except QuantityError as exc:
-            raise ConversionError(f"{where}.resources.requests.{resource}: {exc}") from exc
+            raise ConversionError(f"{where}.{resource}: {exc}") from exc
     return out
 
 
 def _containers(items: Any, where: str, init: bool) -> tuple[ContainerInfo, ...]:
     out = []
-    for index, container in enumerate(items or []):
+    for index, raw in enumerate(_list(items, where)):
         path = f"{where}[{index}]"
+        container = _obj(raw, path)
+        resources = _obj(container.get("resources"), f"{path}.resources")
+        policy = container.get("restartPolicy") if init else None
         out.append(ContainerInfo(
-            name=str(container.get("name", "")),
-            requests_milli=_requests(container, path),
-            restart_policy=container.get("restartPolicy") if init else None))
+            name=_str(container.get("name"), f"{path}.name"),
+            requests_milli=_quantities(resources.get("requests"),
+                                       f"{path}.resources.requests"),
+            restart_policy=_str(policy, f"{path}.restartPolicy") if policy is not None
+            else None))
     return tuple(out)
 
 
-def _ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for condition in status.get("conditions") or []:
+def _ready_condition(status: Mapping[str, Any], where: str) -> Mapping[str, Any] | None:
+    for index, raw in enumerate(_list(status.get("conditions"), f"{where}.conditions")):
+        condition = _obj(raw, f"{where}.conditions[{index}]")
         if condition.get("type") == "Ready":
-            return condition  # type: ignore[no-any-return]
+            return condition
     return None
+
+
+def _labels(raw: Any, where: str) -> dict[str, str]:
+    labels = _obj(raw, where)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise ConversionError(f"{where}: labels must map strings to strings")
+    return dict(labels)
 
 
 def pod_info(pod: Mapping[str, Any]) -> PodInfo:
     """A v1 Pod -> PodInfo: what groupPods and the request sums read, nothing more."""
-    metadata = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    status = pod.get("status") or {}
-    name = str(metadata.get("name", ""))
-    where = f"pod {metadata.get('namespace', '')}/{name}"
-    ready = _ready_condition(status)
+    metadata = _obj(pod.get("metadata"), "pod metadata")
+    name = _str(metadata.get("name"), "pod metadata.name")
+    where = f"pod {_str(metadata.get('namespace'), 'pod metadata.namespace')}/{name}"
+    spec = _obj(pod.get("spec"), f"{where} spec")
+    status = _obj(pod.get("status"), f"{where} status")
+    ready = _ready_condition(status, f"{where} status")
     transition = parse_time(ready.get("lastTransitionTime")) if ready else None
     return PodInfo(
         name=name,
-        phase=str(status.get("phase", "Unknown")),
+        phase=_str(status.get("phase"), f"{where} status.phase", "Unknown"),
         ready=None if ready is None else str(ready.get("status")),
         ready_transition_time=ZERO_TIME if transition is None else transition,
         start_time=parse_time(status.get("startTime")),
         deleting=metadata.get("deletionTimestamp") is not None,
-        labels=dict(metadata.get("labels") or {}),
+        labels=_labels(metadata.get("labels"), f"{where} metadata.labels"),
         containers=_containers(spec.get("containers"), f"{where} spec.containers", False),
         init_containers=_containers(spec.get("initContainers"),
                                     f"{where} spec.initContainers", True),
-        host_network=bool(spec.get("hostNetwork", False)),
-        owner=_controller(metadata), uid=str(metadata.get("uid", "")))
+        host_network=spec.get("hostNetwork") is True,
+        owner=_controller(metadata, where), uid=str(metadata.get("uid", "")))
 
 
-def _controller(metadata: Mapping[str, Any]) -> str:
-    for ref in metadata.get("ownerReferences") or []:
+def _controller(metadata: Mapping[str, Any], where: str) -> str:
+    for index, raw in enumerate(_list(metadata.get("ownerReferences"),
+                                      f"{where} metadata.ownerReferences")):
+        ref = _obj(raw, f"{where} metadata.ownerReferences[{index}]")
         if ref.get("controller"):
             return f"{ref.get('kind', '')}/{ref.get('name', '')}"
     return ""
@@ -101,7 +140,10 @@ def _window_seconds(value: Any, where: str) -> float:
         unit = "ms" if text.startswith("ms", index) else char
         if unit not in units or not number:
             raise ConversionError(f"{where}: window {text!r} is not a duration")
-        total += float(number) * units[unit]
+        try:
+            total += float(number) * units[unit]
+        except ValueError:
+            raise ConversionError(f"{where}: window {text!r} is not a duration") from None
         number = ""
         index += len(unit)
     if number:
@@ -111,21 +153,19 @@ def _window_seconds(value: Any, where: str) -> float:
 
 def pod_usage(item: Mapping[str, Any]) -> tuple[str, PodResourceUsage]:
     """One PodMetrics item -> (pod name, usage in milli per container per resource)."""
-    metadata = item.get("metadata") or {}
-    name = str(metadata.get("name", ""))
+    metadata = _obj(item.get("metadata"), "PodMetrics metadata")
+    name = _str(metadata.get("name"), "PodMetrics metadata.name")
     where = f"PodMetrics {metadata.get('namespace', '')}/{name}"
     timestamp = parse_time(item.get("timestamp"))
     if timestamp is None:
         raise ConversionError(f"{where}: timestamp missing")
     containers: dict[str, dict[str, int]] = {}
-    for container in item.get("containers") or []:
-        usage = {}
-        for resource, quantity in (container.get("usage") or {}).items():
-            try:
-                usage[str(resource)] = milli_value(str(quantity))
-            except QuantityError as exc:
-                raise ConversionError(f"{where} container {container.get('name')}: "
-                                      f"{exc}") from exc
-        containers[str(container.get("name", ""))] = usage
-    return name, PodResourceUsage(timestamp, _window_seconds(item.get("window"), where),
-                                  containers)
+    for index, raw in enumerate(_list(item.get("containers"), f"{where} containers")):
+        container = _obj(raw, f"{where} containers[{index}]")
+        cname = _str(container.get("name"), f"{where} containers[{index}].name")
+        containers[cname] = _quantities(container.get("usage"),
+                                        f"{where} container {cname} usage")
+    window = item.get("window")
+    if window is not None and not isinstance(window, str):
+        raise ConversionError(f"{where}: window {str(window)[:40]!r} is not a duration")
+    return name, PodResourceUsage(timestamp, _window_seconds(window, where), containers)

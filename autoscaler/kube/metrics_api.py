@@ -16,7 +16,7 @@ from kubernetes import client
 
 from algorithms.observation import MetricUnavailable, PodResourceUsage, ResourceMetricsData
 from autoscaler.errors import AutoscalerError, boundary
-from autoscaler.kube.convert import pod_usage
+from autoscaler.kube.convert import ConversionError, pod_usage
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 
@@ -66,11 +66,11 @@ def _usages(document: Any) -> dict[str, PodResourceUsage]:
     """A PodMetricsList -> usage per pod; anything malformed raises (one bad item makes the
     whole answer untrustworthy: a missing pod would be read as *missing*, not as zero)."""
     if not isinstance(document, dict) or not isinstance(document.get("items") or [], list):
-        raise ValueError(f"expected a PodMetricsList object, got {str(document)[:80]}")
+        raise ConversionError(f"expected a PodMetricsList object, got {str(document)[:80]}")
     out: dict[str, PodResourceUsage] = {}
     for item in document.get("items") or []:
         if not isinstance(item, dict):
-            raise ValueError(f"expected a PodMetrics object, got {str(item)[:80]}")
+            raise ConversionError(f"expected a PodMetrics object, got {str(item)[:80]}")
         name, usage = pod_usage(item)
         out[name] = usage
     return out

@@ -18,6 +18,7 @@ from kubernetes import client, dynamic
 from algorithms.observation import ScaleObservation
 from algorithms.spec import CrossVersionObjectReference
 from autoscaler.errors import ConflictError, boundary
+from autoscaler.kube.convert import ConversionError
 
 _APPS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
          "ReplicaSet": "replica_set"}
@@ -94,19 +95,32 @@ class ScaleClient:
 
 def _scale_read(raw: dict[str, Any]) -> ScaleRead:
     """A Scale object; a malformed one raises (inside `boundary`: an InputError)."""
-    spec = raw.get("spec") or {}
-    status = raw.get("status") or {}
+    spec = _part(raw, "spec")
+    status = _part(raw, "status")
+    selector = status.get("selector") or ""
+    if not isinstance(selector, str):
+        raise ConversionError(f"Scale status.selector: {str(selector)[:60]!r} is not a string")
     return ScaleRead(
         observation=ScaleObservation(spec_replicas=_count(spec.get("replicas"), "spec"),
                                      status_replicas=_count(status.get("replicas"), "status"),
-                                     selector=str(status.get("selector") or "")),
-        resource_version=str((raw.get("metadata") or {}).get("resourceVersion", "")),
+                                     selector=selector),
+        resource_version=str(_part(raw, "metadata").get("resourceVersion", "")),
         raw=raw)
+
+
+def _part(raw: Any, key: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConversionError(f"Scale: expected an object, got {str(raw)[:60]!r}")
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConversionError(f"Scale {key}: expected an object, got {str(value)[:60]!r}")
+    return value
 
 
 def _count(value: Any, where: str) -> int:
     if value is None:
         return 0  # omitempty: the API omits a zero count
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31 - 1:
-        raise ValueError(f"Scale {where}.replicas: {value!r} is not a replica count")
+        raise ConversionError(f"Scale {where}.replicas: {str(value)[:40]!r} is not a replica "
+                              "count")
     return value
