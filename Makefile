@@ -17,14 +17,17 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/autoscaler demo
 
-# The tests run a real Prometheus server: install Debian's package when we can, else say how.
+# The tests run a real Prometheus server and build network namespaces (`ip`): install
+# Debian's packages when we can, else say how.
 system-deps:
-	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
+	  && command -v ip >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends prometheus; \
+	      --no-install-recommends prometheus iproute2; \
 	  else \
-	    echo "make test needs Prometheus: sudo apt-get install prometheus"; exit 1; \
+	    echo "make test needs Prometheus and iproute2: sudo apt-get install prometheus iproute2"; \
+	    exit 1; \
 	  fi; }
 
 test: $(BIN)/.installed system-deps

@@ -18,7 +18,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One request as the server saw it; `status` 0 means no response (dropped connection)."""
+    """One request as the server saw it; `status` 0 means no response (dropped connection);
+    `client` is the peer's IP address (which host or network namespace sent it)."""
 
     method: str
     path: str
@@ -26,6 +27,7 @@ class RecordedRequest:
     content_type: str
     body: Any
     status: int
+    client: str = ""
 
     @property
     def is_write(self) -> bool:

@@ -114,7 +114,8 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = _decode(raw)
         self._entry = functools.partial(RecordedRequest, self.command, split.path, query,
-                                        content_type, None if body is _INVALID else body)
+                                        content_type, None if body is _INVALID else body,
+                                        client=str(self.client_address[0]))
         self._respond(backend, split.path, query, content_type, body)
 
     def _record(self, status: int) -> None:
