@@ -69,6 +69,11 @@ CASES: list[object] = [
                  "is not a number of seconds", id="timeout-not-a-number"),
     pytest.param(lambda t, a: ["edge", "--journal", str(t / "j")], 2, "--node-name is required",
                  id="edge-without-node-name"),
+    pytest.param(lambda t, a: ["edge", "--node-name", "n", "--journal", str(t / "j"),
+                               "--metaserver", f"http://127.0.0.1:{closed_port()}", "--once"],
+                 1, "connection failed", id="edge-once-unreachable-metaserver"),
+    pytest.param(lambda t, a: ["llm-proxy", "--upstream", "notaurl"], 2,
+                 "expected an http(s) URL", id="llm-proxy-bad-upstream"),
     pytest.param(lambda t, a: ["conformance", str(t / "missing.json")], 1,
                  "cannot read case file", id="conformance-missing-file"),
 ]
@@ -84,7 +89,7 @@ def test_documented_mistakes(tmp_path: Path, api: FakeApiServer, setup: Setup, s
                                                             "KUBERNETES_SERVICE_HOST")}
     env["HOME"] = str(home)
     argv = setup(tmp_path, api)
-    if argv[0] == "run":
+    if argv[0] in ("run", "edge"):
         argv = [*argv, "--log-format", "json"]
     started = time.monotonic()
     proc = subprocess.run([SCRIPT, *argv], capture_output=True, text=True, env=env,

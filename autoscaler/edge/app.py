@@ -44,7 +44,7 @@ from autoscaler.kube.writer import EventRecorder
 from autoscaler.ownership.gate import GatedEvents, GatedScale, WriterGate
 from autoscaler.ownership.lease import LeaseClient
 from autoscaler.ownership.rules import Candidate
-from autoscaler.runtime.process import configure_logging, run_loop
+from autoscaler.runtime.process import Cache, configure_logging, once_failure, run_loop
 from autoscaler.runtime.specsources import SpecSourceOptions, SpecSources
 from autoscaler.runtime.wiring import gated_stores, state_stores, step_leases, target_of
 from autoscaler.specs.model import ManagedSpec
@@ -175,9 +175,13 @@ def run_edge(options: EdgeOptions, out: TextIO = sys.stdout) -> int:
     agent = build_edge(options, clock)
     log.info("edge agent starting", node=options.node_name, metaserver=options.metaserver,
              journal=str(options.journal))
+    caches: list[Cache] = [agent.pods, *agent.specs.caches]
     try:
-        run_loop(agent.loop, [agent.pods, *agent.specs.caches], options.metrics_addr,
-                 options.once)
+        run_loop(agent.loop, caches, options.metrics_addr, options.once)
     finally:
         agent.journal.close()
+    problem = once_failure(agent.loop, caches) if options.once else ""
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     return 0
