@@ -13,14 +13,14 @@ from dataclasses import dataclass, replace
 
 from algorithms.config import ControllerConfig
 from algorithms.events import WARNING, PlannedEvent
+from algorithms.fast_path import fast_proposals
 from algorithms.history import TimestampedRecommendation, scale_event_period
-from algorithms.normalize import Normalized, NormalizeInput, normalize_desired_replicas
+from algorithms.normalize import Normalized, normalize_replicas
 from algorithms.observation import Observation, ScaleObservation
 from algorithms.plan import Plan
-from algorithms.policies import Events
 from algorithms.proposals import Proposals, compute_replicas_for_metrics, has_object_or_external
 from algorithms.spec import HorizontalPodAutoscalerSpec
-from algorithms.state import ControllerState, RescaleEffects
+from algorithms.state import ControllerState, RescaleEffects, next_state
 from algorithms.status import (
     ABLE_TO_SCALE,
     FALSE,
@@ -34,6 +34,8 @@ from algorithms.status import (
     set_condition,
 )
 
+_NO_PROPOSALS = Proposals(0)
+
 
 @dataclass(slots=True)
 class _Pass:
@@ -43,13 +45,23 @@ class _Pass:
     now: float
 
     def set(self, condition_type: str, status: str, reason: str, message: str) -> None:
+        for existing in self.conditions:
+            if existing.type == condition_type:
+                if (existing.status == status and existing.reason == reason
+                        and existing.message == message):
+                    return  # set_condition would rebuild an equal tuple (the steady state)
+                break
         self.conditions = set_condition(self.conditions, condition_type, status, reason,
                                         message, self.now)
 
 
 def decide(spec: HorizontalPodAutoscalerSpec, observation: Observation, state: ControllerState,
-           now: float, config: ControllerConfig = ControllerConfig()) -> Plan:
-    """`spec` must be API-defaulted (`algorithms.defaults.set_defaults`)."""
+           now: float, config: ControllerConfig = ControllerConfig(), *,
+           fast_path: bool = True) -> Plan:
+    """`spec` must be API-defaulted (`algorithms.defaults.set_defaults`).
+
+    `fast_path=False` always takes the full metric computation (tests compare the two: the
+    fast path, `algorithms.fast_path`, must give an equal Plan wherever it applies)."""
     previous = state.status
     work = _Pass(previous.conditions, now)
     scale = observation.scale
@@ -65,10 +77,11 @@ def decide(spec: HorizontalPodAutoscalerSpec, observation: Observation, state: C
                     events=(PlannedEvent(WARNING, "FailedGetScale", error),))
     work.set(ABLE_TO_SCALE, TRUE, "SucceededGetScale",
              "the HPA controller was able to get the target's current scale")
-    if state.recommendations is None:  # upstream recordInitialRecommendation
-        state = replace(state, recommendations=(
-            TimestampedRecommendation(scale.spec_replicas, now),))
-    return _decide_with_scale(spec, observation, scale, state, work, config)
+    recommendations = state.recommendations
+    if recommendations is None:  # upstream recordInitialRecommendation
+        recommendations = (TimestampedRecommendation(scale.spec_replicas, now),)
+    return _decide_with_scale(spec, observation, scale, state, recommendations, work, config,
+                              fast_path)
 
 
 def _generation(observation: Observation, config: ControllerConfig) -> int | None:
@@ -77,8 +90,9 @@ def _generation(observation: Observation, config: ControllerConfig) -> int | Non
 
 
 def _decide_with_scale(spec: HorizontalPodAutoscalerSpec, observation: Observation,
-                       scale: ScaleObservation, state: ControllerState, work: _Pass,
-                       config: ControllerConfig) -> Plan:
+                       scale: ScaleObservation, state: ControllerState,
+                       recommendations: tuple[TimestampedRecommendation, ...], work: _Pass,
+                       config: ControllerConfig, fast_path: bool) -> Plan:
     previous = state.status
     current = scale.spec_replicas
     min_replicas = 1 if spec.min_replicas is None else spec.min_replicas
@@ -102,17 +116,21 @@ def _decide_with_scale(spec: HorizontalPodAutoscalerSpec, observation: Observati
         reason, desired, compute = ("Current number of replicas below Spec.MinReplicas",
                                     min_replicas, False)
 
-    proposals = Proposals(0)
+    proposals = _NO_PROPOSALS
     normalized = None
     if compute:
-        proposals = compute_replicas_for_metrics(spec, scale, observation, config, work.now)
+        # The common case in one pass over the pods (algorithms.fast_path), else upstream's.
+        fast = fast_proposals(spec, scale, observation, config, work.now) if fast_path else None
+        proposals = fast if fast is not None else compute_replicas_for_metrics(
+            spec, scale, observation, config, work.now)
         if proposals.replicas == -1:
-            return _failed_metrics(spec, observation, proposals, state, work, config, current)
+            return _failed_metrics(observation, proposals, state, recommendations, work,
+                                   config, current)
         work.set(SCALING_ACTIVE, TRUE, "ValidMetricFound",
                  "the HPA was able to successfully calculate a replica count from "
                  f"{proposals.metric_name}")
-        desired, reason, normalized, state = _normalize(
-            spec, proposals, current, min_replicas, state, work, config)
+        desired, reason, normalized, recommendations = _normalize(
+            spec, proposals, current, min_replicas, state, recommendations, work, config)
         if current == 0 and min_replicas != 0 and scaled_to_zero and desired < min_replicas:
             desired = min_replicas
             reason = reason or "Current number of replicas below Spec.MinReplicas"
@@ -123,7 +141,7 @@ def _decide_with_scale(spec: HorizontalPodAutoscalerSpec, observation: Observati
     if not rescale:
         status = HPAStatus(current, current, generation, previous.last_scale_time,
                            proposals.statuses, work.conditions)
-        return Plan(replace(state, status=status, observed_at=work.now), current, current,
+        return Plan(next_state(state, recommendations, status, work.now), current, current,
                     error=proposals.error, metric_results=proposals.results,
                     normalized=normalized, events=events)
     # Until the write's outcome is known the stored desired size and lastScaleTime stand
@@ -132,12 +150,12 @@ def _decide_with_scale(spec: HorizontalPodAutoscalerSpec, observation: Observati
                        previous.last_scale_time, proposals.statuses, work.conditions)
     effects = RescaleEffects(scale_event_period(spec.behavior, desired > current),
                              _scaled_to_zero(spec, current, desired, min_replicas, config))
-    return Plan(replace(state, status=status, observed_at=work.now), current, desired, True,
+    return Plan(next_state(state, recommendations, status, work.now), current, desired, True,
                 reason, proposals.error, proposals.results, normalized, events, effects)
 
 
-def _failed_metrics(spec: HorizontalPodAutoscalerSpec, observation: Observation,
-                    proposals: Proposals, state: ControllerState, work: _Pass,
+def _failed_metrics(observation: Observation, proposals: Proposals, state: ControllerState,
+                    recommendations: tuple[TimestampedRecommendation, ...], work: _Pass,
                     config: ControllerConfig, current: int) -> Plan:
     """No metric can be trusted (or the valid ones would scale down): keep the size and the
     stored desired replicas, ScalingActive=False with the first failure's reason."""
@@ -149,36 +167,35 @@ def _failed_metrics(spec: HorizontalPodAutoscalerSpec, observation: Observation,
             f"{proposals.error}"
     events = (*_metric_events(proposals),
               PlannedEvent(WARNING, "FailedComputeMetricsReplicas", proposals.error))
-    return Plan(replace(state, status=status, observed_at=work.now), current,
+    return Plan(next_state(state, recommendations, status, work.now), current,
                 current, error=error, metric_results=proposals.results, events=events)
 
 
 def _metric_events(proposals: Proposals) -> tuple[PlannedEvent, ...]:
     if proposals.selector_event is not None:
         return (proposals.selector_event,)
-    return tuple(PlannedEvent(WARNING, r.failure_reason, r.error)
-                 for r in proposals.results if r.failed)
+    return tuple([PlannedEvent(WARNING, r.failure_reason, r.error)
+                  for r in proposals.results if r.failed])
 
 
 def _normalize(spec: HorizontalPodAutoscalerSpec, proposals: Proposals, current: int,
-               min_replicas: int, state: ControllerState, work: _Pass, config: ControllerConfig
-               ) -> tuple[int, str, Normalized, ControllerState]:
+               min_replicas: int, state: ControllerState,
+               recommendations: tuple[TimestampedRecommendation, ...], work: _Pass,
+               config: ControllerConfig
+               ) -> tuple[int, str, Normalized, tuple[TimestampedRecommendation, ...]]:
     desired = max(0, proposals.replicas)
     reason = ""
     if desired > current:
         reason = f"{proposals.metric_name} above target"
     if desired < current:
         reason = "All metrics below target"
-    normalized = normalize_desired_replicas(NormalizeInput(
-        current_replicas=current, desired_replicas=desired, min_replicas=min_replicas,
-        max_replicas=spec.max_replicas, behavior=spec.behavior,
-        recommendations=state.recommendations or (),
-        events=Events(state.scale_up_events, state.scale_down_events)), config, work.now)
+    normalized = normalize_replicas(current, desired, min_replicas, spec.max_replicas,
+                                    spec.behavior, recommendations, state.scale_up_events,
+                                    state.scale_down_events, config, work.now)
     work.set(ABLE_TO_SCALE, TRUE, normalized.stabilized.reason, normalized.stabilized.message)
     work.set(SCALING_LIMITED, TRUE if normalized.scaling_limited else FALSE,
              normalized.limited.reason, normalized.limited.message)
-    state = replace(state, recommendations=normalized.stabilized.recommendations)
-    return normalized.replicas, reason, normalized, state
+    return normalized.replicas, reason, normalized, normalized.stabilized.recommendations
 
 
 def _scaled_to_zero(spec: HorizontalPodAutoscalerSpec, current: int, desired: int,

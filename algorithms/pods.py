@@ -98,22 +98,24 @@ def group_pods(pods: tuple[PodInfo, ...], metrics: Mapping[str, PodMetric], reso
         if metric is None:
             missing.add(pod.name)
             continue
-        if resource == "cpu" and _cpu_sample_untrusted(pod, metric, rules, now):
+        if resource == "cpu" and cpu_sample_untrusted(pod, metric.timestamp,
+                                                      metric.window_seconds, rules, now):
             unready.add(pod.name)
             continue
         ready_count += 1
     return PodGroups(ready_count, frozenset(unready), frozenset(missing), frozenset(ignored))
 
 
-def _cpu_sample_untrusted(pod: PodInfo, metric: PodMetric, rules: ReadinessRules,
-                          now: float) -> bool:
+def cpu_sample_untrusted(pod: PodInfo, timestamp: float, window_seconds: float,
+                         rules: ReadinessRules, now: float) -> bool:
+    """Whether a CPU sample taken at `timestamp` over `window_seconds` makes `pod` unready."""
     if pod.ready is None or pod.start_time is None:
         return True
     if pod.start_time + rules.cpu_initialization_period_seconds > now:
         # Still initializing: trust the sample only if a whole metric window was collected
         # after the last readiness transition.
         return (pod.ready == "False"
-                or metric.timestamp < pod.ready_transition_time + metric.window_seconds)
+                or timestamp < pod.ready_transition_time + window_seconds)
     # Past initialization: ignore only pods that are unready and have never been ready.
     return (pod.ready == "False"
             and pod.start_time + rules.delay_of_initial_readiness_status_seconds

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from algorithms.config import ControllerConfig
 from algorithms.events import WARNING, PlannedEvent
-from algorithms.labels import SelectorError, parse_selector
+from algorithms.labels import Selector, SelectorError, parse_selector
 from algorithms.metrics import MetricContext, MetricResult, compute_replicas_for_metric
 from algorithms.observation import MetricUnavailable, Observation, ScaleObservation
 from algorithms.pods import PodInfo
@@ -36,7 +36,7 @@ class Proposals:
 
     @property
     def statuses(self) -> tuple[MetricStatus, ...]:
-        return tuple(r.status for r in self.results)
+        return tuple([r.status for r in self.results])
 
 
 def tolerances_for(spec: HorizontalPodAutoscalerSpec, config: ControllerConfig) -> Tolerances:
@@ -72,15 +72,8 @@ def select_pods(scale: ScaleObservation, observation: Observation
         text = f"couldn't convert selector into a corresponding internal selector object: {exc}"
         return Proposals(-1, reason="InvalidSelector", message=text, error=text,
                          selector_event=PlannedEvent(WARNING, "InvalidSelector", text))
-    pods = tuple(p for p in observation.pods if selector.matches(p.labels))
-    owners = []
-    for name, other in observation.other_selectors:
-        try:
-            parsed = parse_selector(other) if other else None
-        except SelectorError:
-            parsed = None  # upstream registers an unparsable selector as Nothing()
-        if parsed is not None and any(parsed.matches(p.labels) for p in pods):
-            owners.append(name)
+    pods = matching_pods(selector, observation.pods)
+    owners = other_owners(pods, observation)
     if owners:
         # Upstream prints the selecting HPAs' keys as a Go slice (its order is a map's; we
         # sort), this one included: "... multiple HPAs: [ns/a ns/b]".
@@ -89,6 +82,29 @@ def select_pods(scale: ScaleObservation, observation: Observation
         return Proposals(-1, reason="AmbiguousSelector", message=text, error=text,
                          selector_event=PlannedEvent(WARNING, "AmbiguousSelector", text))
     return pods
+
+
+def matching_pods(selector: Selector, pods: tuple[PodInfo, ...]) -> tuple[PodInfo, ...]:
+    """The pods `selector` selects, in order."""
+    requirements = selector.requirements
+    if len(requirements) == 1 and requirements[0].operator == "=":
+        # A Deployment's usual `app=name`: one dict lookup per pod, no call.
+        key, value = requirements[0].key, requirements[0].values[0]
+        return tuple([p for p in pods if p.labels.get(key) == value])
+    return tuple([p for p in pods if selector.matches(p.labels)])
+
+
+def other_owners(pods: tuple[PodInfo, ...], observation: Observation) -> list[str]:
+    """The other autoscalers whose selectors select any of `pods` (AmbiguousSelector)."""
+    owners = []
+    for name, other in observation.other_selectors:
+        try:
+            parsed = parse_selector(other) if other else None
+        except SelectorError:
+            parsed = None  # upstream registers an unparsable selector as Nothing()
+        if parsed is not None and any(parsed.matches(p.labels) for p in pods):
+            owners.append(name)
+    return owners
 
 
 def compute_replicas_for_metrics(spec: HorizontalPodAutoscalerSpec, scale: ScaleObservation,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from algorithms.errors import CoreError
 from algorithms.goints import MAX_INT32, MAX_INT64, div_trunc, wrap_int32, wrap_int64
@@ -55,7 +56,7 @@ class Proposal:
     utilization: int | None = None
 
 
-def _ceil_int32(value: float) -> int:
+def ceil_int32(value: float) -> int:
     """`int32(math.Ceil(x))`, saturated at MaxInt32.
 
     Upstream saturates only where it has a guard; elsewhere Go's out-of-range conversion is
@@ -81,15 +82,14 @@ def _ceil_int64(value: float) -> int:
     return math.ceil(value)
 
 
-@dataclass(frozen=True, slots=True)
-class _Utilization:
+class Utilization(NamedTuple):
     ratio: float
     utilization: int
     raw_milli: int
 
 
 def _utilization_ratio(metrics: Mapping[str, PodMetric], requests: Mapping[str, int],
-                       target_utilization: int) -> _Utilization:
+                       target_utilization: int) -> Utilization:
     """`metricsclient.GetResourceUtilizationRatio`: pods without a request are extraneous."""
     metrics_total = 0
     requests_total = 0
@@ -101,6 +101,12 @@ def _utilization_ratio(metrics: Mapping[str, PodMetric], requests: Mapping[str, 
         metrics_total += metric.value_milli
         requests_total += request
         entries += 1
+    return utilization_of_totals(metrics_total, requests_total, entries, target_utilization)
+
+
+def utilization_of_totals(metrics_total: int, requests_total: int, entries: int,
+                          target_utilization: int) -> Utilization:
+    """The end of `GetResourceUtilizationRatio`, from the unwrapped sums over `entries` pods."""
     # Go wraps on every int64 addition; wrapping once at the end gives the same value
     # (addition modulo 2**64 is associative), at a fraction of the cost.
     metrics_total = wrap_int64(metrics_total)
@@ -108,9 +114,9 @@ def _utilization_ratio(metrics: Mapping[str, PodMetric], requests: Mapping[str, 
     if requests_total == 0:
         raise MetricComputationError("no metrics returned matched known pods")
     utilization = wrap_int32(div_trunc(wrap_int64(metrics_total * 100), requests_total))
-    return _Utilization(ratio=float(utilization) / float(target_utilization),
-                        utilization=utilization,
-                        raw_milli=div_trunc(metrics_total, entries))
+    return Utilization(ratio=float(utilization) / float(target_utilization),
+                       utilization=utilization,
+                       raw_milli=div_trunc(metrics_total, entries))
 
 
 def _usage_ratio(metrics: Mapping[str, PodMetric], target_usage: int) -> tuple[float, int]:
@@ -127,15 +133,17 @@ def _flipped(old: float, new: float) -> bool:
 
 def _counted_metrics(pods: tuple[PodInfo, ...], metrics: Mapping[str, PodMetric],
                      resource: str, rules: ReadinessRules, now: float
-                     ) -> tuple[PodGroups, dict[str, PodMetric]]:
+                     ) -> tuple[PodGroups, Mapping[str, PodMetric]]:
     """Group the pods; keep the samples of ready pods (and of pods we have no record of,
     as upstream does); error when nothing is left to average."""
     if not pods:
         raise MetricComputationError("no pods returned by selector while calculating "
                                      "replica count")
     groups = group_pods(pods, metrics, resource, rules, now)
-    counted = {name: m for name, m in metrics.items()
-               if name not in groups.ignored and name not in groups.unready}
+    counted: Mapping[str, PodMetric] = metrics  # read-only below: no copy when all count
+    if groups.ignored or groups.unready:
+        counted = {name: m for name, m in metrics.items()
+                   if name not in groups.ignored and name not in groups.unready}
     if not counted:
         raise MetricComputationError("did not receive metrics for targeted pods "
                                      "(pods might be unready)")
@@ -166,7 +174,7 @@ def get_resource_replicas(current_replicas: int, target_utilization: int, resour
     if not scale_up_with_unready and not groups.missing:
         if tolerances.is_within(ratio):
             return proposal(current_replicas)
-        return proposal(_ceil_int32(ratio * float(groups.ready_count)))
+        return proposal(ceil_int32(ratio * float(groups.ready_count)))
 
     filled = dict(counted)
     if groups.missing:
@@ -187,7 +195,7 @@ def get_resource_replicas(current_replicas: int, target_utilization: int, resour
     new_ratio = _utilization_ratio(filled, requests, target_utilization).ratio
     if tolerances.is_within(new_ratio) or _flipped(ratio, new_ratio):
         return proposal(current_replicas)
-    new_replicas = _ceil_int32(new_ratio * float(len(filled)))
+    new_replicas = ceil_int32(new_ratio * float(len(filled)))
     if (new_ratio < 1.0 and new_replicas > current_replicas) or (
             new_ratio > 1.0 and new_replicas < current_replicas):
         return proposal(current_replicas)
@@ -205,7 +213,7 @@ def calc_plain_metric_replicas(metrics: Mapping[str, PodMetric], current_replica
     if not scale_up_with_unready and not groups.missing:
         if tolerances.is_within(ratio):
             return Proposal(current_replicas, usage)
-        return Proposal(_ceil_int32(ratio * float(groups.ready_count)), usage)
+        return Proposal(ceil_int32(ratio * float(groups.ready_count)), usage)
 
     filled = dict(counted)
     if groups.missing:
@@ -222,7 +230,7 @@ def calc_plain_metric_replicas(metrics: Mapping[str, PodMetric], current_replica
     new_ratio, _ = _usage_ratio(filled, target_usage)
     if tolerances.is_within(new_ratio) or _flipped(ratio, new_ratio):
         return Proposal(current_replicas, usage)
-    new_replicas = _ceil_int32(new_ratio * float(len(filled)))
+    new_replicas = ceil_int32(new_ratio * float(len(filled)))
     if (new_ratio < 1.0 and new_replicas > current_replicas) or (
             new_ratio > 1.0 and new_replicas < current_replicas):
         return Proposal(current_replicas, usage)
@@ -237,14 +245,14 @@ def usage_ratio_replica_count(current_replicas: int, ratio: float, tolerances: T
     directly, with no tolerance, so 0.3 of the target wakes one pod and 0 keeps zero.
     """
     if current_replicas == 0:
-        return _ceil_int32(ratio)
+        return ceil_int32(ratio)
     if tolerances.is_within(ratio):
         return current_replicas
     if not pods:
         raise MetricComputationError("unable to calculate ready pods: no pods returned by "
                                      "selector while calculating replica count")
     ready = sum(1 for p in pods if p.phase == RUNNING and p.ready == "True")
-    return _ceil_int32(ratio * float(ready))
+    return ceil_int32(ratio * float(ready))
 
 
 def get_object_metric_replicas(current_replicas: int, target_milli: int, usage_milli: int,
@@ -273,7 +281,7 @@ def _per_pod(status_replicas: int, target_average_milli: int, usage_milli: int,
     replicas = status_replicas
     ratio = _safe_div(float(usage_milli), float(target_average_milli) * float(status_replicas))
     if not tolerances.is_within(ratio):
-        replicas = _ceil_int32(float(usage_milli) / float(target_average_milli))
+        replicas = ceil_int32(float(usage_milli) / float(target_average_milli))
     return replicas
 
 

@@ -23,10 +23,13 @@ would not make:
 3. *Restore.* A saved state whose last pass is less than 1.9 sync periods old is exact (two
    passes are at least one period apart, so no pass can have been skipped or coalesced
    since): it is used as is. An older one may lack coalesced recommendations or passes
-   missed while the daemon was down, so it is extended conservatively with the band's ends
-   and the current size, stamped now. Adding recommendations can only raise the scale-down
-   window's maximum and lower the scale-up window's minimum, so the stabilized size always
-   lies between the current size and what the uninterrupted controller would choose.
+   missed while the daemon was down, so it is extended conservatively with the current size
+   and the band's lower end (capped at the current size), stamped now. On the behavior path
+   these raise the scale-down window's maximum to at least the current size and lower the
+   scale-up window's minimum to at most it; on the legacy path (the window's maximum is the
+   recommendation) values not above the current size can only hold a scale-down back. Either
+   way the stabilized size lies between the current size and what the uninterrupted
+   controller would choose.
 
 Worked example: 4 replicas, every pass recommends 4 (band [4, 4]; saved once at t=0, then
 coalesced). The daemon dies at t=100 and restarts at t=130: the state is stale (130 > 1.9 x
@@ -85,6 +88,16 @@ class ControllerState:
     status: HPAStatus = HPAStatus()
     observed_at: float | None = None  # the pass this state is the result of
     pending_scale: PendingScale | None = None
+
+
+def next_state(state: ControllerState,
+               recommendations: tuple[TimestampedRecommendation, ...] | None,
+               status: HPAStatus, observed_at: float) -> ControllerState:
+    """`replace(state, recommendations=..., status=..., observed_at=...)`: the state after a
+    pass. Called once per `decide`, where `dataclasses.replace` costs as much as the rest
+    of the state handling; a new field of `ControllerState` must be carried over here."""
+    return ControllerState(recommendations, state.scale_up_events, state.scale_down_events,
+                           status, observed_at, state.pending_scale)
 
 
 def apply_written(state: ControllerState, pending: PendingScale) -> ControllerState:
@@ -185,8 +198,13 @@ def restore(saved: ControllerState, now: float, current_replicas: int | None,
     age = None if state.observed_at is None else now - state.observed_at
     if age is not None and 0 <= age < FRESH_PERIODS * sync_period_seconds:
         return resolved
+    # Seeds are capped at the current size: on the legacy path (behavior null) the window's
+    # maximum is the recommendation itself, so a seed above the current size would *scale
+    # up*; a seed equal to the current size already blocks every scale-down on both paths
+    # (down-window maximum >= current) and every scale-up through a scale-up window.
+    cap = state.status.current_replicas if current_replicas is None else current_replicas
     band = coalescing_band(state)
-    values = sorted({*(band or ()), *(() if current_replicas is None else (current_replicas,))})
+    values = sorted({min(v, cap) for v in (*(band or ()), cap)})
     seeds = tuple(TimestampedRecommendation(v, now) for v in values)
     return Restored(replace(state, recommendations=(*state.recommendations, *seeds)),
                     tuple(values), resolved.pending)

@@ -61,7 +61,10 @@ class HPAStatus:
     conditions: tuple[Condition, ...] = ()
 
     def condition(self, condition_type: str) -> Condition | None:
-        return next((c for c in self.conditions if c.type == condition_type), None)
+        for condition in self.conditions:  # a loop, not next(genexpr): read every pass
+            if condition.type == condition_type:
+                return condition
+        return None
 
 
 def set_condition(conditions: tuple[Condition, ...], condition_type: str, status: str,
