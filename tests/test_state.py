@@ -107,3 +107,14 @@ def test_resolve_pending(current: int, how: str, events: tuple[ScaleEvent, ...])
     if how == "applied":
         assert back.state.status.desired_replicas == 6
         assert back.state.status.last_scale_time == T0
+
+
+def test_seeds_never_exceed_the_current_size() -> None:
+    """Found by the restart property (--hypothesis-seed=2675311375): a stale state saved
+    before a scale-down write (status: 2 replicas) restored at 1 replica. On the legacy path
+    the window's maximum is the recommendation, so a seed of 2 scaled back up to 2."""
+    before_scale_down = state(rec(1, 0), current=2)
+    back = restore(before_scale_down, T0 + 300, 1, 15.0)
+    assert back.seeded == (1,)
+    assert max(r.replicas for r in back.state.recommendations or ()
+               if r.timestamp == T0 + 300) == 1
