@@ -5,6 +5,10 @@ readiness change, so within a chunk the set of Ready pods is constant and the en
 work on numpy arrays. At each sync (every `sync_period_seconds`, 15 s by default) the
 controller sees the pods and the metrics pipeline's latest CPU samples and runs the same
 `algorithms.decide` as the daemon; a rescale creates or deletes pods at once.
+
+Steady stretches of a fluid run (all pods Ready, the size kept) are computed ahead by
+`autoscaler.replay.steady` without calling `decide()` at each sync, with identical results;
+they reach the sink as longer chunks, each followed by the decisions of the syncs inside it.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from algorithms.observation import MetricUnavailable, Observation, ScaleObservat
 from algorithms.plan import NotAttempted, Plan, Written, settle
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState
-from autoscaler.replay.model import DecisionRecord, EngineStep, ReplaySink, StepChunk, Summary
+from autoscaler.replay.model import EngineStep, ReplaySink, Summary, step_chunk
 from autoscaler.replay.observe import metric_data
 from autoscaler.replay.quantiles import Quantiles
+from autoscaler.replay.records import decision_record
 from autoscaler.replay.settings import SimulationSettings
 from autoscaler.replay.sim_pods import PodSet, SimPod
+from autoscaler.replay.steady import SteadySyncs
 
 LABELS = {"app": "replay"}
 SELECTOR = "app=replay"
@@ -101,32 +107,6 @@ class Controller:
         return plan
 
 
-def target_percent(spec: HorizontalPodAutoscalerSpec) -> int | None:
-    for metric in spec.metrics:
-        if metric.resource is not None and metric.resource.target.average_utilization:
-            return metric.resource.target.average_utilization
-    return None
-
-
-def decision_record(plan: Plan, spec: HorizontalPodAutoscalerSpec, now: float
-                    ) -> DecisionRecord:
-    status = plan.state.status
-    metrics = status.current_metrics
-    current = metrics[0].current.average_utilization if metrics else None
-    conditions = {c.type: c for c in status.conditions}
-    limiting = conditions.get("ScalingLimited")
-    active = conditions.get("ScalingActive")
-    if plan.rescale:
-        reason = plan.reason
-    elif active is not None and active.status == "False":
-        reason = active.reason
-    else:
-        able = conditions.get("AbleToScale")
-        reason = "; ".join(c.reason for c in (able, limiting) if c is not None)
-    return DecisionRecord(now, plan.current_replicas or 0, plan.target_replicas, current,
-                          target_percent(spec), plan.rescale, reason)
-
-
 def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
                 initial_replicas: int, controller: Controller | None,
                 sink: ReplaySink) -> Summary:
@@ -137,22 +117,32 @@ def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
     duration = engine.duration_seconds()
     sync_period = settings.controller.sync_period_seconds
     next_sync = sync_period
+    steady = SteadySyncs.for_run(policy, controller, engine, pods, settings, totals, sink,
+                                 duration)
     t = 0
     while t < duration:
-        end = _chunk_end(t, duration, next_sync if controller else math.inf, pods)
-        ready = pods.ready(float(t))
-        step = engine.advance_chunk(t, end, ready)
-        chunk = _chunk(t, end, len(pods), len(ready), step)
-        totals.add(step, end - t, len(pods))
-        sink.on_chunk(policy, chunk)
-        t = end
-        if controller is not None and t >= next_sync:
+        if steady is not None and steady.armed:
+            # Steady syncs computed ahead; then either a sync is due now or chunks resume.
+            t, next_sync, due = steady.advance(t, next_sync)
+        else:
+            end = _chunk_end(t, duration, next_sync if controller else math.inf, pods)
+            ready = pods.ready(float(t))
+            step = engine.advance_chunk(t, end, ready)
+            chunk = step_chunk(t, end, len(pods), len(ready), step)
+            totals.add(step, end - t, len(pods))
+            sink.on_chunk(policy, chunk)
+            t = end
+            due = t >= next_sync
+        if controller is not None and due:
             plan = controller.sync(pods, engine, float(t), settings)
-            sink.on_decision(policy, decision_record(plan, controller.spec, float(t)))
+            record = decision_record(plan, controller.spec, float(t))
+            sink.on_decision(policy, record)
             if plan.rescale:
                 totals.scale_events += 1
                 pods.scale_to(float(t), plan.target_replicas)
             next_sync += sync_period
+            if steady is not None:
+                steady.observe(plan, record, t)
     summary = totals.summary(policy, float(duration), engine.delays)
     sink.on_summary(summary)
     return summary
@@ -165,12 +155,3 @@ def _chunk_end(t: int, duration: int, next_sync: float, pods: PodSet) -> int:
         if t < transition < end:
             end = transition
     return max(end, t + 1)
-
-
-def _chunk(t0: int, t1: int, replicas: int, ready: int, step: EngineStep) -> StepChunk:
-    n = t1 - t0
-    return StepChunk(
-        t_seconds=np.arange(t0, t1, dtype=np.float64), demand=step.demand,
-        capacity=step.capacity, replicas=np.full(n, replicas, dtype=np.int64),
-        ready=np.full(n, ready, dtype=np.int64), served=step.served, queued=step.queued,
-        dropped=step.dropped, violation=step.violation)

@@ -13,7 +13,9 @@ W = [2, 4, 0], served = offered + W[t-1] - W[t] = [6, 6, 6].
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +25,18 @@ from autoscaler.replay.settings import SimulationSettings
 from autoscaler.replay.sim_pods import SimPod
 
 RING_SECONDS = 1024  # per-second usage kept for metric windows (must exceed any window)
+
+
+@dataclass(frozen=True)
+class ServedAhead:
+    """`FluidEngine.serve_ahead`'s answer for chunks starting at `t0`."""
+
+    t0: int
+    demand: FloatArray  # per second, from t0 to the last chunk's end
+    per_pod: list[float]  # cores one ready pod uses, per second
+    sums: list[float]  # demand per chunk, each summed like `advance_chunk` sums it
+    fits: list[bool]  # the chunk is served as it arrives (advance_chunk's all-served path)
+    capacity: float  # of the ready pods, in the series' unit
 
 
 class FluidEngine:
@@ -117,9 +131,48 @@ class FluidEngine:
         return backlog, dropped
 
     def _store_usage(self, t0: int, per_pod: FloatArray) -> None:
-        for offset, value in enumerate(per_pod.tolist()[-RING_SECONDS:],
-                                       start=max(0, len(per_pod) - RING_SECONDS)):
-            self._usage[(t0 + offset) % RING_SECONDS] = value
+        self.store_usage(t0, per_pod.tolist())
+
+    def store_usage(self, t0: int, per_pod: list[float]) -> None:
+        """Per-ready-pod cores for seconds [t0, t0 + len(per_pod)) into the ring (the last
+        RING_SECONDS of them: older ones would be overwritten anyway)."""
+        if len(per_pod) > RING_SECONDS:
+            t0 += len(per_pod) - RING_SECONDS
+            per_pod = per_pod[-RING_SECONDS:]
+        start = t0 % RING_SECONDS
+        end = start + len(per_pod)
+        if end <= RING_SECONDS:
+            self._usage[start:end] = per_pod
+        else:
+            split = RING_SECONDS - start
+            self._usage[start:] = per_pod[:split]
+            self._usage[:end - RING_SECONDS] = per_pod[split:]
+
+    def serve_ahead(self, t0: int, ends: list[int], pods: int) -> ServedAhead:
+        """Chunks [t0, ends[0]), [ends[0], ends[1]) ... with `pods` ready pods, computed at
+        once without changing the engine: per-second usage of one pod, and per chunk its
+        demand (summed as `advance_chunk` sums it) and whether `advance_chunk` would take
+        its all-served path (nothing waiting before it, no second above capacity). Valid
+        only while nothing waits: from `t0` with an empty backlog, up to the first chunk
+        that does not fit (`advance_chunk` then takes over)."""
+        demand = self.offered(t0, ends[-1])
+        work = demand * self.cost
+        per_pod = np.maximum(work / pods, self.lifecycle.idle_cpu_cores)
+        bounds = [t0, *ends]
+        lengths = {b - a for a, b in itertools.pairwise(bounds)}
+        if len(lengths) == 1:
+            # Equal chunks (a whole sync period each): one row per chunk. Row sums add in
+            # the same (pairwise) order as each chunk's own `sum()`, so they are equal.
+            length = lengths.pop()
+            sums = demand.reshape(-1, length).sum(axis=1).tolist()
+            peaks = work.reshape(-1, length).max(axis=1).tolist()
+        else:
+            cuts = [b - t0 for b in bounds]
+            sums = [float(demand[a:b].sum()) for a, b in itertools.pairwise(cuts)]
+            peaks = [float(work[a:b].max()) for a, b in itertools.pairwise(cuts)]
+        capacity = pods * self.limit_cores
+        return ServedAhead(t0, demand, per_pod.tolist(), sums,
+                           [peak <= capacity for peak in peaks], pods * self.pod_capacity())
 
     def usage_cores(self, pod: SimPod, a: float, b: float) -> float:
         """Average cores `pod` used over [a, b): serving share while ready, model load

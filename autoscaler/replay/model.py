@@ -107,6 +107,16 @@ class EngineStep:
     underprovisioned: NDArray[np.bool_]
 
 
+def step_chunk(t0: int, t1: int, replicas: int, ready: int, step: EngineStep) -> StepChunk:
+    """Seconds [t0, t1) of a run with constant replicas and Ready pods."""
+    n = t1 - t0
+    return StepChunk(
+        t_seconds=np.arange(t0, t1, dtype=np.float64), demand=step.demand,
+        capacity=step.capacity, replicas=np.full(n, replicas, dtype=np.int64),
+        ready=np.full(n, ready, dtype=np.int64), served=step.served, queued=step.queued,
+        dropped=step.dropped, violation=step.violation)
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
     """One controller sync, as `kubectl get hpa -w` would show it, plus its reason."""
@@ -148,7 +158,11 @@ class Summary:
 
 
 class ReplaySink(Protocol):
-    """Receives a run as it happens: the simulator never holds a whole timeline."""
+    """Receives a run as it happens: the simulator never holds a whole timeline.
+
+    Per policy, chunks arrive in time order and so do decisions; a decision comes after the
+    chunk holding the seconds before it, which may also hold later seconds (a steady
+    stretch is reported as one chunk followed by its decisions)."""
 
     def on_chunk(self, policy: str, chunk: StepChunk) -> None: ...
 

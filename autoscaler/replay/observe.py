@@ -41,7 +41,7 @@ def in_flight_metrics(engine: object, pods: list[SimPod], now: float) -> MetricD
     return PodsMetricData({p.name: counter(p, now) * 1000 for p in pods if p.is_running(now)})
 
 
-def _latest_scrape(now: float, resolution: float) -> float:
+def latest_scrape(now: float, resolution: float) -> float:
     return SCRAPE_OFFSET_SECONDS + math.floor((now - SCRAPE_OFFSET_SECONDS) / resolution) \
         * resolution
 
@@ -50,7 +50,7 @@ def cpu_metrics(engine: UsageSource, pods: list[SimPod], now: float,
                 pipeline: MetricsPipeline) -> ResourceMetricsData:
     items: dict[str, PodResourceUsage] = {}
     res, window = pipeline.resolution_seconds, pipeline.window_seconds
-    last = _latest_scrape(now, res)
+    last = latest_scrape(now, res)
     if pipeline.kind == "prometheus":
         first = last - math.floor((window - 1e-9) / res) * res  # oldest scrape in the window
         for pod in pods:

@@ -102,6 +102,9 @@ class SimulationSettings:
     initial_replicas: int | None = None  # None: the spec's minReplicas
     seed: int = 0
     partition: MetricsPartition | None = None
+    # Speed only, never results: compute syncs whose Plan is known without calling decide()
+    # (autoscaler.replay.steady; tests/test_replay_fast.py checks both ways agree).
+    skip_steady_syncs: bool = True
 
 
 @dataclass(frozen=True)
