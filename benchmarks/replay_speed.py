@@ -5,7 +5,11 @@
 2. The whole NASA-HTTP 1995 trace (5,059,950 s, ~58.6 days) at 1-second steps, one HPA,
    streamed through the simulator (no timeline kept). Target: peak RSS <= 500 MB.
 
-    .venv/bin/python benchmarks/replay_speed.py [--skip-nasa] [--runs N]
+Steady syncs (load, pods and state unable to change the decision) are advanced in one step
+by default (`SimulationSettings.skip_steady_syncs`, proved equal by tests/test_replay_fast.py);
+`--no-skip` runs `decide()` on every sync, for comparison.
+
+    .venv/bin/python benchmarks/replay_speed.py [--skip-nasa] [--runs N] [--no-skip]
 """
 
 from __future__ import annotations
@@ -64,16 +68,17 @@ def timed(run: Callable[[], Summary]) -> tuple[Summary, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def seven_days(runs: int) -> None:
+def seven_days(runs: int, skip: bool) -> None:
     seconds = 7 * 86400
     t = np.arange(seconds)
     rng = np.random.default_rng(0)
     demand = 4.0 + 3.0 * np.sin(t / 86400 * 2 * np.pi) + rng.gamma(2.0, 0.5, seconds)
     series = DemandSeries(0.0, 1.0, demand, "cores", "synthetic diurnal")
     walls, cpus = [], []
+    settings = SimulationSettings(skip_steady_syncs=skip)
     for run in range(1, runs + 1):
         sink = CountingSink()
-        summary, wall, cpu = timed(partial(replay_one, series, SimulationSettings(), sink))
+        summary, wall, cpu = timed(partial(replay_one, series, settings, sink))
         walls.append(wall)
         cpus.append(cpu)
         print(f"7 days, 1 HPA, 1 s steps, run {run}: {wall:.2f} s wall, {cpu:.2f} s CPU "
@@ -86,12 +91,12 @@ def seven_days(runs: int) -> None:
               f"{statistics.median(walls):.2f} s wall, {statistics.median(cpus):.2f} s CPU")
 
 
-def nasa() -> None:
+def nasa(skip: bool) -> None:
     start = time.perf_counter()
     series = read_rps_lines(NASA)
     read = time.perf_counter() - start
     sink = CountingSink()
-    settings = SimulationSettings(cpu_seconds_per_request=0.5)
+    settings = SimulationSettings(cpu_seconds_per_request=0.5, skip_steady_syncs=skip)
     summary, wall, cpu = timed(partial(replay_one, series, settings, sink))
     print(f"NASA 1995, {series.duration_seconds / 86400:.1f} days at 1 s: read {read:.1f} s, "
           f"replay {wall:.1f} s wall, {cpu:.1f} s CPU ({sink.steps:,} steps, "
@@ -104,10 +109,13 @@ def main() -> None:
     parser.add_argument("--skip-nasa", action="store_true")
     parser.add_argument("--runs", type=int, default=3,
                         help="repeat the 7-day replay (a shared machine is noisy)")
+    parser.add_argument("--no-skip", action="store_true",
+                        help="run decide() on every sync (no steady-sync skipping)")
     args = parser.parse_args()
-    seven_days(max(1, args.runs))
+    print(f"steady-sync skipping: {'off' if args.no_skip else 'on'}")
+    seven_days(max(1, args.runs), not args.no_skip)
     if not args.skip_nasa:
-        nasa()
+        nasa(not args.no_skip)
 
 
 if __name__ == "__main__":
