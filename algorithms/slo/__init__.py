@@ -1,0 +1,1 @@
+"""The SLO recommender: replicas from a queueing model of LLM inference pods."""
