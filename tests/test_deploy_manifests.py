@@ -47,7 +47,8 @@ QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
-EXTENSION_FIELDS = {"dryRun", "syncPeriodSeconds", "metricsSource", "metricQueries"}
+EXTENSION_FIELDS = {"dryRun", "syncPeriodSeconds", "metricsSource", "metricQueries",
+                    "sloRecommender"}
 
 
 # --- loading -------------------------------------------------------------------------------

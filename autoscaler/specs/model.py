@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from algorithms.slo.model import SloSpec
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState
 
@@ -28,6 +29,7 @@ class ManagedSpec:
     sync_period_seconds: float | None = None
     metrics_source: str = "auto"
     metric_queries: Mapping[str, str] = field(default_factory=dict)  # metric name -> PromQL
+    slo: SloSpec | None = None  # spec.sloRecommender (feeds the llm_slo_replicas metric)
     generation: int | None = None
     # What the object itself persisted (an ElasticAutoscaler's status), None when nothing
     # was or it did not parse (`state_error` says why); other sources keep it in a Lease.

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from algorithms.slo.model import SLO_METRIC_NAME
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState
 from autoscaler.errors import InputError
 from autoscaler.safeload import Limits, load_yaml_documents
 from autoscaler.specs.model import CRD, FILE, SEDNA, ManagedSpec
-from autoscaler.specs.parse import checked_spec
+from autoscaler.specs.parse import checked_slo, checked_spec
 from autoscaler.state_codec import parse_status, state_from_dict
 
 GROUP, VERSION, PLURAL = "edgeautoscaler.io", "v1alpha1", "elasticautoscalers"
@@ -86,13 +87,15 @@ def from_custom_resource(obj: Mapping[str, Any]) -> ManagedSpec:
                         'supported values: "auto", "metrics-api", "prometheus"')
     queries, query_errors = _metric_queries(raw_spec.get("metricQueries"), spec)
     problems.extend(query_errors)
+    slo, slo_errors = checked_slo(raw_spec, spec)
+    problems.extend(slo_errors)
     state, state_error = _state(obj.get("status"))
     generation = metadata.get("generation")
     return ManagedSpec(
         source=CRD, namespace=namespace, name=name, spec=None if problems else spec,
         errors=tuple(problems), dry_run=dry_run is True,
         sync_period_seconds=float(period) if isinstance(period, int) else None,
-        metrics_source=str(source), metric_queries=queries,
+        metrics_source=str(source), metric_queries=queries, slo=None if problems else slo,
         generation=generation if isinstance(generation, int) else None,
         state=state, state_error=state_error,
         origin=f"{KIND} {namespace}/{name}", raw=dict(obj),
@@ -127,6 +130,9 @@ def _metric_queries(raw: Any, spec: HorizontalPodAutoscalerSpec | None
                           "or External metric of that name in spec.metrics")
         if item["metric"] in queries:
             errors.append(f"{path}.metric: Duplicate value: {item['metric']!r}")
+        if item["metric"] == SLO_METRIC_NAME:
+            errors.append(f"{path}.metric: Invalid value: {SLO_METRIC_NAME!r}: computed by "
+                          "spec.sloRecommender from the metering proxy, not by a query")
         queries[item["metric"]] = item["query"]
     return queries, errors
 
@@ -158,7 +164,8 @@ def from_hpa_document(doc: Any, origin: str, default_namespace: str = "default"
     return ManagedSpec(FILE, managed.namespace, name, managed.spec,
                        tuple(f"{origin}: {e}" for e in managed.errors), managed.dry_run,
                        managed.sync_period_seconds, managed.metrics_source,
-                       managed.metric_queries, managed.generation, origin=origin,
+                       managed.metric_queries, slo=managed.slo,
+                       generation=managed.generation, origin=origin,
                        involved=_target_of(managed.namespace, name, managed.spec))
 
 
@@ -222,6 +229,9 @@ def from_joint_inference_service(obj: Mapping[str, Any]) -> list[ManagedSpec]:
         raw = {**(hpa if isinstance(hpa, Mapping) else {}), "scaleTargetRef": {
             "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment}}
         checked, errors = checked_spec(raw, f"spec.{field}.hpa")
+        # Sedna's hpa is plain autoscaling/v2: the recommender's metric has no block there.
+        errors += checked_slo({}, checked, f"spec.{field}.hpa")[1]
+        checked = checked if not errors else None
         found.append(ManagedSpec(
             source=SEDNA, namespace=namespace, name=f"hpa-{deployment}", spec=checked,
             errors=errors if isinstance(hpa, Mapping) else (
