@@ -22,6 +22,12 @@ The upstream's cookies are never kept: one client session serves every client.
 | `llm_proxy_completion_tokens_total` | counter | tokens | `usage.completion_tokens` [2][3] |
 | `llm_proxy_completion_tokens_estimated_total` | counter | tokens | estimated part [3] |
 | `llm_proxy_usage_rejected_total{reason}` | counter | responses | `usage` ignored [4] |
+| `llm_proxy_arrivals_total{path}` | counter | requests | received, before any queueing |
+| `llm_proxy_metered_responses_total{path,streamed}` [8] | counter | responses | 2xx, usage |
+| `llm_proxy_metered_prompt_tokens_total{path,streamed}` | counter | tokens | of those |
+| `llm_proxy_metered_completion_tokens_total{path,streamed}` | counter | tokens | of those |
+| `llm_proxy_upstream_prefill_seconds_total{path}` | counter | seconds | sent -> 1st byte [9] |
+| `llm_proxy_upstream_decode_seconds_total{path}` | counter | seconds | 1st byte -> end [9] |
 
 [1] Arrival at the proxy (queueing included) to the first response body byte for a stream
 (`text/event-stream`), to the whole body otherwise.
@@ -36,6 +42,17 @@ untouched, and `reason` is `too_large`, `negative`, `not_an_integer`, `missing` 
 `prompt_tokens`), `not_an_object` (`usage` neither an object nor null) or `meter_error` (a
 bug in the meter: it costs the count, never the response). A stream whose usage was rejected
 falls back to the estimate [3]. A body that is not JSON (or nested too deep) is not metered.
+
+[8] What the SLO recommender (`sloRecommender`, README) reads: mean prompt and completion
+tokens per request, and with [9] the pod's measured prefill and decode rates
+(`metered_prompt_tokens{streamed="true"} / upstream_prefill_seconds`). Responses whose usage
+was estimated [3] or rejected [4] are not metered.
+[9] Metered streams only (a JSON answer's first byte is its last): from the request sent
+upstream to the first body byte (prefill), and from there to the end (decode). Measured
+after `--max-concurrency`'s queue: with `--max-concurrency` equal to the server's slots (1
+for LlamaEdge) the first byte of a stream is its first token, so the prefill seconds are
+the server's prefill alone; with more, the server's own queue is included and the measured
+rates are lower (the recommender then errs on the side of more pods).
 
 `path` is `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings` or `other`; `code` is
 the status sent, `499` if the client left before the end, `502` also when the upstream

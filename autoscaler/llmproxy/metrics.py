@@ -51,9 +51,34 @@ class ProxyMetrics:
             "llm_proxy_usage_rejected",
             "Responses whose usage object was ignored (not integers in [0, 1e9))",
             ("reason",), registry=r)
+        # What the SLO recommender reads (autoscaler.prometheus.slo_inputs): arrivals; the
+        # responses with a usage object (tokens known), split by whether they streamed; and
+        # for streams the upstream's service split into prefill (request sent -> first body
+        # byte: the first token) and decode (first byte -> end).
+        self.arrivals = Counter("llm_proxy_arrivals", "Requests received (before any "
+                                "queueing), by path", ("path",), registry=r)
+        metered = ("path", "streamed")
+        self.metered = Counter("llm_proxy_metered_responses", "2xx responses with a usage "
+                               "object", metered, registry=r)
+        self.metered_prompt = Counter("llm_proxy_metered_prompt_tokens", "Prompt tokens of "
+                                      "the metered responses", metered, registry=r)
+        self.metered_completion = Counter(
+            "llm_proxy_metered_completion_tokens", "Completion tokens of the metered "
+            "responses", metered, registry=r)
+        self.prefill_seconds = Counter(
+            "llm_proxy_upstream_prefill_seconds", "Metered streams: upstream request sent to "
+            "first body byte", ("path",), registry=r)
+        self.decode_seconds = Counter(
+            "llm_proxy_upstream_decode_seconds", "Metered streams: first body byte to end",
+            ("path",), registry=r)
         # Pre-create the known series so dashboards and `rate()` see zeros, not absence.
         for path in (*KNOWN_PATHS, OTHER_PATH):
             self.requests.labels(code="200", path=path)
+            for counter in (self.arrivals, self.prefill_seconds, self.decode_seconds):
+                counter.labels(path=path)
+            for streamed in ("true", "false"):
+                for counter in (self.metered, self.metered_prompt, self.metered_completion):
+                    counter.labels(path=path, streamed=streamed)
         for reason in REJECTED_REASONS:
             self.usage_rejected.labels(reason=reason)
 
@@ -64,6 +89,22 @@ class ProxyMetrics:
         self.completion_tokens.inc(tokens.completion)
         if tokens.estimated:
             self.completion_estimated.inc(tokens.completion)
+
+    def record_service(self, path: str, tokens: TokenCount, streaming: bool,
+                       forwarded: float | None, first_byte: float | None, end: float) -> None:
+        """A finished 2xx response. Metered only with a usage object (an estimate has no
+        prompt count; a rejected object no count at all); only a stream separates prefill
+        from decode (a JSON answer's first byte is its last)."""
+        if tokens.rejected is not None or tokens.estimated:
+            return
+        streamed = "true" if streaming else "false"
+        self.metered.labels(path=path, streamed=streamed).inc()
+        self.metered_prompt.labels(path=path, streamed=streamed).inc(tokens.prompt)
+        self.metered_completion.labels(path=path, streamed=streamed).inc(tokens.completion)
+        if streaming and forwarded is not None and first_byte is not None \
+                and first_byte >= forwarded:
+            self.prefill_seconds.labels(path=path).inc(first_byte - forwarded)
+            self.decode_seconds.labels(path=path).inc(max(0.0, end - first_byte))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

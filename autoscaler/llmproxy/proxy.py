@@ -35,7 +35,7 @@ from autoscaler.llmproxy.metrics import (
     ProxyMetrics,
     path_label,
 )
-from autoscaler.llmproxy.usage import meter_for
+from autoscaler.llmproxy.usage import TokenCount, meter_for
 
 log = logging.getLogger("autoscaler.llmproxy")
 
@@ -68,6 +68,8 @@ class _Exchange:
     streaming: bool = False
     first_byte: float | None = None
     response: web.StreamResponse | None = None  # once its status line is sent
+    forwarded: float | None = None  # when the upstream request started (after the gate)
+    tokens: TokenCount | None = None  # a 2xx response's metered tokens
 
 
 class LlmProxy:
@@ -108,6 +110,7 @@ class LlmProxy:
             return web.Response(body=self.metrics.exposition(),
                                 headers={"Content-Type": METRICS_CONTENT_TYPE})
         exchange = _Exchange(started=time.monotonic(), path=path_label(request.path))
+        self.metrics.arrivals.labels(path=exchange.path).inc()
         try:
             return await self._proxy(request, exchange)
         except RequestRefusedError as exc:
@@ -139,6 +142,7 @@ class LlmProxy:
                        ) -> web.StreamResponse:
         assert self._session is not None, "the app's cleanup context was not entered"
         url = URL(self._base + request.rel_url.raw_path_qs, encoded=True)
+        exchange.forwarded = time.monotonic()
         try:
             upstream = await self._session.request(
                 request.method, url, headers=request_headers(request.headers),
@@ -193,7 +197,8 @@ class LlmProxy:
         finally:
             # Tokens already generated were paid for even if the client left mid-stream.
             if 200 <= upstream.status < 300:
-                self.metrics.record_tokens(meter.finish())
+                exchange.tokens = meter.finish()
+                self.metrics.record_tokens(exchange.tokens)
         upstream.release()  # back to the pool for the next request
         await response.write_eof()
         if not exchange.streaming:
@@ -241,6 +246,9 @@ class LlmProxy:
             self.metrics.ttft.observe(exchange.first_byte - exchange.started)
         self.metrics.duration.observe(now - exchange.started)
         self.metrics.requests.labels(code=exchange.code, path=exchange.path).inc()
+        if exchange.tokens is not None and exchange.code.startswith("2"):
+            self.metrics.record_service(exchange.path, exchange.tokens, exchange.streaming,
+                                        exchange.forwarded, exchange.first_byte, now)
         # The path label and the method only: raw paths, queries and header values may
         # carry credentials.
         log.debug("%s %s -> %s in %.3f s", request.method, exchange.path, exchange.code,
