@@ -66,10 +66,17 @@ class TokenFile:
 
 def instant(session: requests.Session, url: str, query: str, now: float, timeout: float,
             token: TokenFile) -> list[Sample]:
+    document = _get(session, f"{url}/api/v1/query", {"query": query, "time": f"{now:.3f}"},
+                    query, timeout, token)
+    return samples(document, query)
+
+
+def _get(session: requests.Session, url: str, params: Mapping[str, str], query: str,
+         timeout: float, token: TokenFile) -> Any:
+    """The parsed JSON answer of one GET (bounded, no retries), or the error saying why."""
     try:
-        response = session.get(f"{url}/api/v1/query",
-                               params={"query": query, "time": f"{now:.3f}"},
-                               headers=token.headers(), timeout=timeout, stream=True)
+        response = session.get(url, params=params, headers=token.headers(), timeout=timeout,
+                               stream=True)
         try:
             body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
         finally:
@@ -83,10 +90,57 @@ def instant(session: requests.Session, url: str, query: str, now: float, timeout
         raise PrometheusUnavailableError(f"HTTP {response.status_code} for {query[:200]}: "
                                          f"{_redact(body[:200].decode('utf-8', 'replace'))}")
     try:
-        document = load_json(body, "answer", ANSWER_LIMITS)
+        return load_json(body, "answer", ANSWER_LIMITS)
     except InputError as exc:
         raise PrometheusUnavailableError(f"malformed answer to {query[:200]}: {exc}") from exc
-    return samples(document, query)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series of a range query: (timestamp, value) pairs in time order."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+MAX_RANGE_POINTS = 11_000  # Prometheus' own limit per series is 11,000 points
+
+
+def range_query(session: requests.Session, url: str, query: str, start: float, end: float,
+                step: float, timeout: float, token: TokenFile) -> list[Series]:
+    """`/api/v1/query_range`, validated like an instant answer (values finite and bounded,
+    labels strings) plus: `resultType` must be `matrix`, points in time order inside
+    [start, end], at most MAX_RANGE_POINTS per series."""
+    if not (math.isfinite(start) and math.isfinite(end) and step > 0 and end >= start) \
+            or (end - start) / step > MAX_RANGE_POINTS:
+        raise PrometheusUnavailableError(f"range [{start}, {end}] step {step} is not a range "
+                                         f"of at most {MAX_RANGE_POINTS} points")
+    params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    document = _get(session, f"{url}/api/v1/query_range", params, query, timeout, token)
+    data = document.get("data") if isinstance(document, Mapping) else None
+    if not isinstance(data, Mapping) or data.get("resultType") != "matrix" \
+            or not isinstance(data.get("result"), list):
+        raise PrometheusUnavailableError(f"expected a matrix for the range query "
+                                         f"{query[:200]}")
+    return [_series(item, query, start, end) for item in data["result"]]
+
+
+def _series(item: Any, query: str, start: float, end: float) -> Series:
+    where = f"series in the answer to {query[:120]}"
+    values = item.get("values") if isinstance(item, Mapping) else None
+    if not isinstance(values, list) or len(values) > MAX_RANGE_POINTS:
+        raise PrometheusUnavailableError(f"{where}: values is not a list of at most "
+                                         f"{MAX_RANGE_POINTS} points")
+    labels = _sample({"metric": item.get("metric", {}), "value": [start, "0"]}, query).labels
+    points: list[tuple[float, float]] = []
+    for pair in values:
+        sample = _sample({"metric": labels, "value": pair}, query)
+        if not start - 1e-3 <= sample.timestamp <= end + 1e-3 or (
+                points and sample.timestamp <= points[-1][0]):
+            raise PrometheusUnavailableError(f"{where} {dict(labels)}: timestamp "
+                                             f"{sample.timestamp} out of order or range")
+        points.append((sample.timestamp, sample.value))
+    return Series(labels, tuple(points))
 
 
 def samples(document: Any, query: str) -> list[Sample]:

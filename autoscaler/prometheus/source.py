@@ -39,13 +39,16 @@ from algorithms.observation import (
     PodsMetricData,
     ResourceMetricsData,
 )
-from autoscaler.prometheus import promql
+from algorithms.slo.model import SloObservation, SloSpec
+from autoscaler.prometheus import promql, slo_inputs
 from autoscaler.prometheus.auth import tls_verify
 from autoscaler.prometheus.query import (
     PrometheusUnavailableError,
     Sample,
+    Series,
     TokenFile,
     instant,
+    range_query,
 )
 
 __all__ = ["PrometheusSettings", "PrometheusSource", "PrometheusUnavailableError", "Sample"]
@@ -75,6 +78,20 @@ class PrometheusSource:
         self.queries += 1
         return instant(self.session, self.url, query, now, self.settings.timeout_seconds,
                        self.token)
+
+    def range(self, query: str, start: float, end: float, step: float) -> list[Series]:
+        self.queries += 1
+        return range_query(self.session, self.url, query, start, end, step,
+                           self.settings.timeout_seconds, self.token)
+
+    def slo_observation(self, spec: SloSpec, namespace: str, pods: Sequence[str],
+                        now: float) -> SloObservation | MetricUnavailable:
+        """The recommender's inputs from the metering proxy (`slo_inputs`)."""
+        try:
+            return slo_inputs.observe(self, spec, namespace, pods, now,
+                                      self.settings.staleness_seconds)
+        except (PrometheusUnavailableError, promql.QueryError) as exc:
+            return MetricUnavailable(f"prometheus: {exc}")
 
     def _stale_pods(self, query: str, now: float) -> tuple[set[str], list[str]]:
         """(pods whose raw series are all older than the bound, stale series without a pod
