@@ -35,6 +35,8 @@ from autoscaler.prometheus import promql
 from autoscaler.prometheus.query import PrometheusUnavailableError, Sample, Series
 
 INFERENCE_PATHS = ("/v1/chat/completions", "/v1/completions")
+INPUTS = frozenset({"arrivals", "responses", "prompt", "output", "timed_prompt", "timed_output",
+                    "prefill_seconds", "decode_seconds", "in_flight", "panic_arrivals"})
 # A rate needs two scrapes inside its window: with the usual 15 s scrape interval, 30 s.
 MIN_RATE_WINDOW_SECONDS = 30.0
 
@@ -96,7 +98,7 @@ def _values(samples: list[Sample]) -> dict[str, float]:
     values: dict[str, float] = {}
     for sample in samples:
         name = sample.labels.get("input", "")
-        if not name or name in values:
+        if name not in INPUTS or name in values:
             raise PrometheusUnavailableError(f"SLO inputs: unexpected series "
                                              f"{dict(sample.labels)}")
         if sample.value < 0:
