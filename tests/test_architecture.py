@@ -37,7 +37,7 @@ def test_production_code_never_imports_the_test_harness() -> None:
 def test_algorithms_imports_only_the_standard_library_and_numpy() -> None:
     allowed_roots = {"algorithms", "numpy", "__future__"}
     stdlib = set(sys.stdlib_module_names)
-    for path in (ROOT / "algorithms").glob("*.py"):
+    for path in (ROOT / "algorithms").rglob("*.py"):
         for line in path.read_text().splitlines():
             words = line.split()
             if len(words) >= 2 and words[0] in ("import", "from") and not line.startswith(" "):
