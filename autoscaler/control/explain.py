@@ -6,11 +6,21 @@ dry-run printer, so "why did it (not) scale?" has one answer everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from algorithms.plan import Plan
 from algorithms.quantity import format_milli
 from algorithms.status import HPAStatus, MetricStatus
+
+
+@dataclass(frozen=True)
+class MetricOrigin:
+    """Where one metric's data came from, and (SLO recommender) the numbers behind it."""
+
+    source: str
+    detail: Mapping[str, float | int | str | bool] = field(default_factory=dict)
 
 
 def current_value(status: MetricStatus) -> str:
@@ -35,7 +45,7 @@ def limiting_stage(plan: Plan) -> str:
     return "none"
 
 
-def explain(plan: Plan, outcome: str, dry_run: bool, sources: tuple[str, ...] = ()
+def explain(plan: Plan, outcome: str, dry_run: bool, sources: tuple[MetricOrigin, ...] = ()
             ) -> dict[str, Any]:
     """`outcome` says what happened to the plan: "written", "failed: ...", "dry run",
     "not attempted: ...", or "" when no write was due."""
@@ -43,7 +53,9 @@ def explain(plan: Plan, outcome: str, dry_run: bool, sources: tuple[str, ...] = 
     for index, result in enumerate(plan.metric_results):
         entry: dict[str, Any] = {"metric": result.metric_name or result.status.type}
         if index < len(sources):
-            entry["source"] = sources[index]
+            entry["source"] = sources[index].source
+            if sources[index].detail:
+                entry["recommender"] = dict(sources[index].detail)
         if result.failed:
             entry.update(error=result.failure_message, reason=result.failure_reason)
         else:

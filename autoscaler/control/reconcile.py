@@ -29,7 +29,8 @@ from algorithms.plan import write_ahead as announce
 from algorithms.pods import PodInfo
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState, resolve_pending, restore
-from autoscaler.control.metric_sources import PrometheusLike, ResourceMetrics, fetch
+from autoscaler.control.explain import MetricOrigin
+from autoscaler.control.metric_sources import PrometheusLike, ResourceMetrics, Scale, fetch
 from autoscaler.control.record import Recorder, outcome_text
 from autoscaler.control.stores import StateStore
 from autoscaler.errors import AutoscalerError, InputError, StandbyError
@@ -57,7 +58,7 @@ class Memory:
     saved: ControllerState | None = None  # what the store holds, as far as we know
     selector: str = ""
     invalid_reported: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()  # where each metric's data came from, last pass
+    sources: tuple[MetricOrigin, ...] = ()  # where each metric's data came from, last pass
     healthy: bool | None = None  # the last pass computed a proposal from valid metrics
 
 
@@ -196,9 +197,10 @@ class Reconciler:
                     pods_error = ("unable to get pods while calculating replica count: "
                                   f"{exc}")
         names = sorted(p.name for p in pods)
+        sizes = Scale(scale.spec_replicas, spec.max_replicas) if scale is not None else None
         fetched = [fetch(metric, managed, names, scale.selector if scale else "", metrics,
-                         self.prometheus, now) for metric in spec.metrics]
-        memory.sources = tuple(f.source for f in fetched)
+                         self.prometheus, now, sizes) for metric in spec.metrics]
+        memory.sources = tuple(MetricOrigin(f.source, f.detail) for f in fetched)
         data = tuple(MetricUnavailable(pods_error) if pods_error else f.data for f in fetched)
         return Observation(scale=scale, pods=pods, metrics=data,
                            generation=managed.generation,

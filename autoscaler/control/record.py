@@ -14,7 +14,7 @@ from algorithms.pods import PodInfo
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState
 from algorithms.status import FALSE, SCALING_ACTIVE, TRUE, set_condition
-from autoscaler.control.explain import explain, targets
+from autoscaler.control.explain import MetricOrigin, explain, targets
 from autoscaler.control.safety import check
 from autoscaler.errors import AutoscalerError
 from autoscaler.kube.writer import EventTarget
@@ -88,7 +88,7 @@ class Recorder:
                         error=str(exc))
 
     def report(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec, plan: Plan,
-               outcome: Outcome, state: ControllerState, sources: tuple[str, ...],
+               outcome: Outcome, state: ControllerState, sources: tuple[MetricOrigin, ...],
                dry_run: bool, now: float) -> None:
         for event in events_for(plan, outcome):
             self.event(managed, event.type, event.reason, event.message, now)
@@ -104,7 +104,7 @@ class Recorder:
 
     def status_report(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec,
                       plan: Plan, outcome: Outcome, state: ControllerState,
-                      sources: tuple[str, ...], dry_run: bool) -> dict[str, Any]:
+                      sources: tuple[MetricOrigin, ...], dry_run: bool) -> dict[str, Any]:
         return {"reference": managed.reference,
                 "targets": targets(state.status, spec_targets(spec)),
                 "explanation": explain(plan, outcome_text(outcome), dry_run, sources)}
