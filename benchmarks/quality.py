@@ -1,10 +1,12 @@
 """Autoscaling quality on the shared real traces (run by hand; prints tables).
 
 For each trace: the upstream default HPA (CPU 80 %, no behavior: what `kubectl autoscale`
-gives), the seed's CPU 50 %, two tuned specs, a fixed fleet and the oracle, all on the same
-simulated cluster (defaults: README, "The simulator").
+gives), the seed's CPU 50 %, two tuned specs, a fixed fleet and the oracle (with its form
+bounded at the HPAs' maxReplicas), all on the same simulated cluster (defaults: README,
+"The simulator"). The LLM trace also gets the request-level table (attainment, goodput,
+TTFT and end-to-end percentiles), once per `--routing` (default random; `all`: each).
 
-    .venv/bin/python benchmarks/quality.py [--nasa-days 7]
+    .venv/bin/python benchmarks/quality.py [--nasa-days 7] [--routing all]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from algorithms.slo.model import ROUTING_RANDOM, ROUTINGS
 from autoscaler.replay.model import DecisionRecord, DemandSeries, StepChunk, Summary
 from autoscaler.replay.report import format_summary_table
 from autoscaler.replay.run import Policy, replay, spec_from_object
@@ -74,14 +77,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nasa-days", type=float, default=7.0,
                         help="how much of the 58.6-day NASA trace to replay (0: all)")
+    parser.add_argument("--routing", choices=[*ROUTINGS, "all"], default=ROUTING_RANDOM,
+                        help="how the LLM requests reach the pods (default random)")
     args = parser.parse_args()
 
-    for rate in (1.0, 0.25):
-        llm = read_azure_llm_csv(bundled_llm_trace_path(), rate_scale=rate)
-        run(f"Azure LLM code trace x{rate:g}, LlamaEdge qwen-2-0.5b pods (3000m, 1 inference "
-            "at a time), 1..10: CPU vs requests in flight", llm,
-            [*policies(10, 10)[:-1], IN_FLIGHT_HPA, Policy.oracle()], SimulationSettings(),
-            "requests")
+    for routing in ROUTINGS if args.routing == "all" else (args.routing,):
+        for rate in (1.0, 0.25):
+            llm = read_azure_llm_csv(bundled_llm_trace_path(), rate_scale=rate)
+            run(f"Azure LLM code trace x{rate:g}, LlamaEdge qwen-2-0.5b pods (3000m, 1 "
+                f"inference at a time), 1..10, {routing} routing: CPU vs requests in flight",
+                llm, [*policies(10, 10)[:-1], Policy.fixed(20), IN_FLIGHT_HPA, Policy.oracle()],
+                SimulationSettings(routing=routing), "requests")
 
     functions = read_per_minute_csv(TRACES / "azure_functions_2019_sample100_inv_per_min.csv")
     run("Azure Functions 2019 sample (sum of 100 functions, 1 day), 0.5 CPU-s per request, "

@@ -15,7 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoscaler.replay.model import DecisionRecord, StepChunk, Summary
+from autoscaler.replay.model import (
+    DecisionRecord,
+    OracleChoice,
+    RequestMetrics,
+    StepChunk,
+    Summary,
+)
 from autoscaler.replay.plot import time_unit
 from autoscaler.replay.report import (
     COLUMNS,
@@ -276,6 +282,54 @@ def test_summary_collector_and_json() -> None:
     assert [d["policy"] for d in decoded] == ["b", "a"]
     assert decoded[0]["violation_share"] == 0.025
     assert decoded[0]["delay_p99_seconds"] is None
+
+
+REQUESTS = RequestMetrics(
+    slo_ttft_seconds=5.0, attainment_target=0.95, arrived=5000, met_slo=4500, dropped=10,
+    unavoidable=400, ttft_p50_seconds=0.5, ttft_p95_seconds=4.25, ttft_p99_seconds=9.0,
+    latency_p50_seconds=1.5, latency_p95_seconds=7.0, latency_p99_seconds=None)
+
+
+def test_request_table_under_the_summary_table() -> None:
+    oracle = make_summary("oracle<=10", requests=dataclasses.replace(REQUESTS, met_slo=4000),
+                          routing="least-in-flight", scale_events=120,
+                          oracle=OracleChoice(headroom=2.5, target_attainment=0.915,
+                                              basis="ceiling", missed=True, bound_pods=10))
+    table = format_summary_table(
+        [make_summary(requests=REQUESTS, routing="least-in-flight"), oracle], "requests")
+    lines = table.splitlines()
+    assert lines[3] == ""  # the summary table, unchanged, then the request table
+    assert lines[4:7] == [
+        "requests: policy            replica-h  scale events  attainment  met / arrived"
+        "  goodput/s  TTFT p50/p95/p99 s  e2e p50/p95/p99 s",
+        "hpa:seed.yaml                  342.94             7      90.00%  4,500 / 5,000"
+        "      4.500      0.50/4.25/9.00        1.50/7.00/-",
+        "oracle<=10 (k=2.5, missed)     342.94           120      80.00%  4,000 / 5,000"
+        "      4.000      0.50/4.25/9.00        1.50/7.00/-",
+    ]
+    notes = "\n".join(lines[7:])
+    assert "routing: least-in-flight: the Ready pod with the fewest requests in flight" in notes
+    assert "400 of 5,000 requests have a prefill alone above 5 s" in notes
+    assert "attainment is at most 92.00%" in notes
+    assert "the smallest k reaching 91.50% (95.00% is out of reach" in notes
+
+
+def test_series_summaries_get_no_request_table() -> None:
+    table = format_summary_table([make_summary()], "cores")
+    assert len(table.splitlines()) == 2
+
+
+def test_request_metrics_in_json() -> None:
+    summary = make_summary(requests=REQUESTS, routing="random", duration_seconds=3600.0)
+    decoded = json.loads(summaries_to_json([summary, make_summary("fixed:1")]))
+    assert decoded[0]["routing"] == "random"
+    assert decoded[0]["replica_hours"] == pytest.approx(1234567 / 3600)
+    assert decoded[0]["goodput_per_second"] == 4500 / 3600
+    assert decoded[0]["requests"]["attainment"] == 0.9
+    assert decoded[0]["requests"]["ceiling"] == 0.92
+    assert decoded[0]["requests"]["latency_p99_seconds"] is None
+    assert decoded[0]["oracle"] is None
+    assert decoded[1]["requests"] is None and "goodput_per_second" not in decoded[1]
 
 
 # --- plot ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from autoscaler.replay.model import (
     StepChunk,
     Summary,
 )
-from autoscaler.replay.run import Policy, replay
+from autoscaler.replay.run import Policy, replay, with_bounded_oracles
 from autoscaler.replay.scenarios import IN_FLIGHT_HPA, SEED_HPA, TUNED_HPA, UPSTREAM_DEFAULT_HPA
 from autoscaler.replay.settings import (
     LLMCapacity,
@@ -156,6 +156,40 @@ def test_oracle_is_the_cheapest_at_zero_violations(demand: list[float]) -> None:
     for summary in rec.summaries:
         if summary.violation_seconds == 0:
             assert oracle.replica_seconds <= summary.replica_seconds
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0, 30), min_size=30, max_size=300), st.integers(1, 6),
+       st.integers(1, 4))
+def test_bounded_demand_oracle(demand: list[float], bound: int, more: int) -> None:
+    rec = Recorder()
+    replay(series(demand), [Policy.oracle(bound), Policy.oracle(bound + more), Policy.oracle()],
+           SimulationSettings(max_backlog_seconds=20.0), rec)
+    low, high, free = rec.summaries
+    for summary in (low, high):
+        assert int(rec.column(summary.policy, "replicas").max()) <= summary.max_replicas
+        assert summary.served + summary.queued_at_end + summary.dropped == pytest.approx(
+            summary.arrived, rel=1e-9, abs=1e-6)
+    assert low.max_replicas <= bound and high.max_replicas <= bound + more
+    # More pods allowed: never more violating seconds or dropped work (Lindley's backlog
+    # only shrinks with capacity), and a bound at the peak costs nothing.
+    assert high.violation_seconds <= low.violation_seconds
+    assert high.dropped <= low.dropped + 1e-9
+    if free.max_replicas <= bound:
+        assert (low.replica_seconds, low.violation_seconds) == (free.replica_seconds, 0.0)
+
+
+@pytest.mark.parametrize(("policies", "names"), [
+    pytest.param([Policy.oracle()], ["oracle"], id="no-hpa-no-bound"),
+    pytest.param([SEED_HPA, Policy.fixed(2), Policy.oracle()],
+                 ["hpa:seed-cpu50", "fixed:2", "oracle", "oracle<=10"], id="hpa-max"),
+    pytest.param([Policy.oracle(), Policy.oracle(10), SEED_HPA],
+                 ["oracle", "oracle<=10", "hpa:seed-cpu50"], id="given-already"),
+    pytest.param([SEED_HPA], ["hpa:seed-cpu50"], id="no-oracle"),
+])
+def test_oracle_gets_the_bound_of_the_hpa_policies(policies: list[Policy],
+                                                    names: list[str]) -> None:
+    assert [p.name for p in with_bounded_oracles(policies)] == names
 
 
 def test_same_seed_same_run() -> None:

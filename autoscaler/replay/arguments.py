@@ -12,6 +12,7 @@ import argparse
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from algorithms.slo.model import ROUTINGS
 from autoscaler.replay import flag_types as flag
 from autoscaler.replay.input_errors import UsageError
 from autoscaler.replay.limits import DEFAULT_LIMITS, MAX_REPLICAS, TraceLimits
@@ -63,7 +64,8 @@ def _replay_parser(p: argparse.ArgumentParser) -> None:
                             "kubectl-watch"], help="trace format (sniffed when omitted)")
     p.add_argument("--policy", action="append", default=[],
                    help="HPA YAML file (autoscaling/v2; several documents allowed), fixed:N "
-                        f"(N <= {MAX_REPLICAS}) or oracle; repeatable")
+                        f"(N <= {MAX_REPLICAS}), oracle (with HPA policies also oracle<=M, "
+                        "M their largest maxReplicas) or oracle<=N; repeatable")
     p.add_argument("--unit", choices=["cores", "requests_per_second"],
                    help="unit of a csv / prometheus demand series")
     p.add_argument("--column", help="per-minute trace: the function hash to replay "
@@ -141,6 +143,13 @@ def _model_flags(model: argparse._ArgumentGroup) -> None:
                        help="inferences at a time per pod")
     model.add_argument("--ttft-slo", type=flag.number(0, 86400, above=True),
                        help="time-to-first-token SLO in seconds")
+    model.add_argument("--slo-attainment", type=flag.number(0, 1, above=True),
+                       help="share of requests that should meet --ttft-slo (default 0.95; "
+                            "the request oracle sizes its headroom for it)")
+    model.add_argument("--routing", choices=ROUTINGS,
+                       help="how the Service spreads LLM requests: random (kube-proxy "
+                            "iptables, default), round-robin (IPVS rr) or least-in-flight "
+                            "(an inference gateway)")
     model.add_argument("--cpu-seconds-per-request", type=flag.number(0, 3600, above=True),
                        help="CPU cost of one request of a request-rate series")
     model.add_argument("--partition", metavar="START:END", type=_partition,
@@ -248,5 +257,6 @@ def _model_overrides(args: argparse.Namespace) -> ModelOverrides:
         startup_seconds=args.startup_seconds, sync_period_seconds=args.sync_period,
         capacity_preset=args.capacity, prefill_tokens_per_second=args.prefill_tps,
         decode_tokens_per_second=args.decode_tps, concurrency=args.concurrency,
-        ttft_slo_seconds=args.ttft_slo, cpu_seconds_per_request=args.cpu_seconds_per_request,
+        ttft_slo_seconds=args.ttft_slo, slo_attainment=args.slo_attainment,
+        routing=args.routing, cpu_seconds_per_request=args.cpu_seconds_per_request,
         partition=args.partition)

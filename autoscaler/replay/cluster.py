@@ -24,7 +24,7 @@ from algorithms.observation import MetricUnavailable, Observation, ScaleObservat
 from algorithms.plan import NotAttempted, Plan, Written, settle
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState
-from autoscaler.replay.model import EngineStep, ReplaySink, Summary, step_chunk
+from autoscaler.replay.model import EngineStep, ReplaySink, RequestMetrics, Summary, step_chunk
 from autoscaler.replay.observe import metric_data
 from autoscaler.replay.quantiles import Quantiles
 from autoscaler.replay.records import decision_record
@@ -39,6 +39,7 @@ SELECTOR = "app=replay"
 class Engine(Protocol):
     unit: str
     delays: Quantiles
+    routing: str | None  # None: a demand series (no requests to route)
 
     def duration_seconds(self) -> int: ...
 
@@ -47,6 +48,8 @@ class Engine(Protocol):
     def usage_cores(self, pod: SimPod, a: float, b: float) -> float: ...
 
     def advance_chunk(self, t0: int, t1: int, ready: list[SimPod]) -> EngineStep: ...
+
+    def request_metrics(self) -> RequestMetrics | None: ...
 
 
 @dataclass
@@ -74,11 +77,13 @@ class Totals:
         self.dropped += float(step.dropped.sum())
         self.queued = float(step.queued[-1]) if len(step.queued) else self.queued
 
-    def summary(self, policy: str, duration: float, delays: Quantiles) -> Summary:
+    def summary(self, policy: str, duration: float, engine: Engine) -> Summary:
+        delays = engine.delays
         return Summary(policy, duration, self.replica_seconds, self.violation_seconds,
                        self.underprovisioned_seconds, self.scale_events, self.max_replicas,
                        self.arrived, self.served, self.dropped, self.queued,
-                       delays.quantile(0.5), delays.quantile(0.95), delays.quantile(0.99))
+                       delays.quantile(0.5), delays.quantile(0.95), delays.quantile(0.99),
+                       routing=engine.routing, requests=engine.request_metrics())
 
 
 @dataclass
@@ -143,7 +148,7 @@ def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
             next_sync += sync_period
             if steady is not None:
                 steady.observe(plan, record, t)
-    summary = totals.summary(policy, float(duration), engine.delays)
+    summary = totals.summary(policy, float(duration), engine)
     sink.on_summary(summary)
     return summary
 

@@ -43,6 +43,7 @@ class FluidEngine:
     def __init__(self, series: DemandSeries, settings: SimulationSettings) -> None:
         self.series = series
         self.unit = series.unit
+        self.routing: str | None = None  # work spreads evenly: nothing is routed
         lifecycle = settings.lifecycle
         self.limit_cores = lifecycle.cpu_limit_milli / 1000.0
         self.cost = settings.cpu_seconds_per_request if series.unit == "requests_per_second" \
@@ -72,6 +73,10 @@ class FluidEngine:
     def pod_capacity(self) -> float:
         """One ready pod's capacity in the series' unit."""
         return self.limit_cores / self.cost
+
+    def request_metrics(self) -> None:
+        """A series has no individual requests."""
+        return None
 
     def advance_chunk(self, t0: int, t1: int, ready: list[SimPod]) -> EngineStep:
         demand = self.offered(t0, t1)
@@ -109,6 +114,16 @@ class FluidEngine:
         return EngineStep(demand=demand, capacity=np.full(len(work), pods * self.pod_capacity()),
                           served=demand, queued=nothing, dropped=nothing, violation=never,
                           underprovisioned=never)
+
+    def queue(self, work: FloatArray, capacity: FloatArray
+              ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Lindley's recursion over a chunk from the engine's backlog, as `advance_chunk`
+        runs it: (backlog after each second, backlog before it, dropped). The engine keeps
+        the last backlog."""
+        backlog, dropped = self._backlog(work, capacity)
+        before = np.concatenate(([self.backlog], backlog[:-1]))
+        self.backlog = float(backlog[-1])
+        return backlog, before, dropped
 
     def _backlog(self, work: FloatArray, capacity: FloatArray) -> tuple[FloatArray, FloatArray]:
         s = np.cumsum(work - capacity)

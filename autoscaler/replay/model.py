@@ -131,6 +131,59 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class RequestMetrics:
+    """Request-level outcome of an LLM request trace (autoscaler.replay.outcomes).
+
+    A request *meets* the SLO when its time to first token is at most `slo_ttft_seconds`;
+    a dropped request fails. Every accepted request is judged by the TTFT the engine
+    committed when it was accepted (FIFO slots, and removed pods drain), also when its first
+    token comes after the run ends. Percentiles (bounded-memory histogram, never
+    under-reported, <= 1.8 % over) are over the accepted requests: TTFT = wait + prefill,
+    latency = arrival to last token. `unavoidable` requests have a prefill alone above the
+    threshold: no capacity meets them, so `ceiling` is the best attainment any policy gets.
+    """
+
+    slo_ttft_seconds: float
+    attainment_target: float
+    arrived: int
+    met_slo: int
+    dropped: int
+    unavoidable: int
+    ttft_p50_seconds: float | None = None
+    ttft_p95_seconds: float | None = None
+    ttft_p99_seconds: float | None = None
+    latency_p50_seconds: float | None = None
+    latency_p95_seconds: float | None = None
+    latency_p99_seconds: float | None = None
+
+    @property
+    def attainment(self) -> float:
+        """Share of the arrived requests meeting the SLO (1.0 when none arrived)."""
+        return self.met_slo / self.arrived if self.arrived else 1.0
+
+    @property
+    def ceiling(self) -> float:
+        """The attainment of a policy that starts every request on arrival."""
+        return (self.arrived - self.unavoidable) / self.arrived if self.arrived else 1.0
+
+
+@dataclass(frozen=True)
+class OracleChoice:
+    """How a request oracle sized itself (autoscaler.replay.oracle_llm): pods(t) =
+    max(1, ceil(headroom * concurrent(t) / slots)), capped at `bound_pods` when set, with the
+    smallest grid `headroom` whose run reaches `target_attainment`. `basis` says where the
+    target came from: "target" (SLO.attainment), "ceiling" (unreachable because of
+    unavoidable requests: the ceiling minus 0.5 percentage points); `missed`: no grid
+    value reached it, and `headroom` is the smallest with the best attainment."""
+
+    headroom: float
+    target_attainment: float
+    basis: str
+    missed: bool = False
+    bound_pods: int | None = None
+
+
+@dataclass(frozen=True)
 class Summary:
     policy: str
     duration_seconds: float
@@ -146,6 +199,20 @@ class Summary:
     delay_p50_seconds: float | None = None  # queueing delay or TTFT where modeled
     delay_p95_seconds: float | None = None
     delay_p99_seconds: float | None = None
+    routing: str | None = None  # LLM request traces: how requests reach the Ready pods
+    requests: RequestMetrics | None = None  # LLM request traces only
+    oracle: OracleChoice | None = None  # request oracles only
+
+    @property
+    def replica_hours(self) -> float:
+        return self.replica_seconds / 3600.0
+
+    @property
+    def goodput_per_second(self) -> float | None:
+        """Requests meeting the SLO per second of the run (LLM request traces)."""
+        if self.requests is None:
+            return None
+        return self.requests.met_slo / self.duration_seconds if self.duration_seconds else 0.0
 
     @property
     def violation_share(self) -> float:

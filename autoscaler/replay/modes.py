@@ -27,10 +27,12 @@ MODEL_FLAGS = {
     "startup_seconds": "--startup-seconds", "sync_period_seconds": "--sync-period",
     "capacity_preset": "--capacity", "prefill_tokens_per_second": "--prefill-tps",
     "decode_tokens_per_second": "--decode-tps", "concurrency": "--concurrency",
-    "ttft_slo_seconds": "--ttft-slo", "cpu_seconds_per_request": "--cpu-seconds-per-request",
+    "ttft_slo_seconds": "--ttft-slo", "slo_attainment": "--slo-attainment",
+    "routing": "--routing", "cpu_seconds_per_request": "--cpu-seconds-per-request",
     "partition": "--partition",
 }
-LLM_FLAGS = ("--capacity", "--prefill-tps", "--decode-tps", "--concurrency", "--ttft-slo")
+LLM_FLAGS = ("--capacity", "--prefill-tps", "--decode-tps", "--concurrency", "--ttft-slo",
+             "--slo-attainment", "--routing")
 RATE_FLAGS = ("--cpu-seconds-per-request",)
 
 
@@ -75,7 +77,8 @@ def check_open_loop(outputs: OutputFlags, model: ModelOverrides, policies: Seque
     refuse(outputs.given() + model_flags(model),
            "to a kubectl-watch trace (it is compared open-loop and printed; nothing is "
            "simulated or written): drop them")
-    if len(policies) > 1 or any(p == "oracle" or p.startswith("fixed:") for p in policies):
+    simulated = ("oracle<=", "fixed:")
+    if len(policies) > 1 or any(p == "oracle" or p.startswith(simulated) for p in policies):
         raise UsageError("a kubectl-watch trace takes at most one --policy, an HPA file (the "
                          "spec to compare with the recording); fixed:N and oracle need a "
                          "simulated trace")

@@ -4,8 +4,15 @@ violations (up to violations no capacity can prevent: a prompt whose prefill alo
 longer than the TTFT threshold). It keeps at least one pod, like a Deployment with
 minReplicas 1.
 
-Demand series: pods(t) = max(1, ceil(work(t) / pod_cores)). Request traces: every request
-starts on arrival, so pods(t) = max(1, ceil(peak concurrent requests in second t / slots)).
+Demand series (`oracle_demand`): pods(t) = max(1, ceil(work(t) / pod_cores)). Request
+traces: `Concurrency` counts the requests in service if every request starts on arrival,
+and `oracle_requests` gives pods(t) = max(1, ceil(that peak in second t / slots)), the
+schedule that serves every request on arrival. The replay's request oracle
+(autoscaler.replay.oracle_llm) scales that schedule by a headroom and routes the requests
+through the LLM engine, since only least-in-flight routing serves every request on arrival.
+
+`oracle<=N` (the bounded form, `bound`) has at most N pods: for a demand series, each
+second min(N, the pods the work and the backlog left by the bound need).
 
 Both stream in chunks of an hour (bounded memory whatever the span) and sum replica-seconds
 as Python integers, so the total is exact however large; a demand needing more than
@@ -20,6 +27,7 @@ import math
 import numpy as np
 
 from autoscaler.errors import InputError
+from autoscaler.replay.fluid import FluidEngine
 from autoscaler.replay.model import (
     DemandSeries,
     FloatArray,
@@ -61,7 +69,9 @@ def _demand_pods(policy: str, t0: int, needed: FloatArray) -> IntArray:
 
 
 def oracle_demand(series: DemandSeries, settings: SimulationSettings, sink: ReplaySink,
-                  policy: str = "oracle") -> Summary:
+                  policy: str = "oracle", bound: int | None = None) -> Summary:
+    if bound is not None:
+        return bounded_oracle_demand(series, settings, sink, policy, bound)
     limit = settings.lifecycle.cpu_limit_milli / 1000.0
     cost = settings.cpu_seconds_per_request if series.unit == "requests_per_second" else 1.0
     duration = math.ceil(series.duration_seconds)
@@ -85,7 +95,48 @@ def oracle_demand(series: DemandSeries, settings: SimulationSettings, sink: Repl
     return summary
 
 
-class _Concurrency:
+def bounded_oracle_demand(series: DemandSeries, settings: SimulationSettings,
+                          sink: ReplaySink, policy: str, bound: int) -> Summary:
+    """At most `bound` pods, each second as many as the work and the backlog need: the
+    backlog then follows Lindley's recursion at the bound's capacity (below it, everything
+    waiting is served), so one vectorized pass per chunk gives it."""
+    engine = FluidEngine(series, settings)
+    limit, cost = engine.limit_cores, engine.cost
+    duration = math.ceil(series.duration_seconds)
+    replica_seconds = peak = violations = underprovisioned = 0
+    arrived = served = dropped_total = queued = 0.0
+    for t0 in range(0, duration, CHUNK_SECONDS):
+        t1 = min(duration, t0 + CHUNK_SECONDS)
+        demand = engine.offered(t0, t1)
+        work = demand * cost
+        backlog, before, dropped = engine.queue(work, np.full(t1 - t0, bound * limit))
+        pods = np.minimum(bound, _demand_pods(policy, t0, (work + before) / limit))
+        capacity = pods * limit
+        delay = np.where(backlog > 0, backlog / capacity, 0.0)
+        engine.delays.add(delay, demand)
+        violation = (work > capacity) | (backlog > 1e-9)
+        served_work = work + before - backlog - dropped
+        sink.on_chunk(policy, StepChunk(
+            t_seconds=np.arange(t0, t1, dtype=np.float64), demand=demand,
+            capacity=capacity / cost, replicas=pods, ready=pods, served=served_work / cost,
+            queued=backlog / cost, dropped=dropped / cost, violation=violation))
+        replica_seconds += int(pods.sum())
+        peak = max(peak, int(pods.max(initial=0)))
+        violations += int(np.count_nonzero(violation))
+        underprovisioned += int(np.count_nonzero(work > capacity))
+        arrived += float(demand.sum())
+        served += float(served_work.sum()) / cost
+        dropped_total += float(dropped.sum()) / cost
+        queued = float(backlog[-1]) / cost if len(backlog) else queued
+    delays = engine.delays
+    summary = Summary(policy, float(duration), replica_seconds, float(violations),
+                      float(underprovisioned), 0, peak, arrived, served, dropped_total, queued,
+                      delays.quantile(0.5), delays.quantile(0.95), delays.quantile(0.99))
+    sink.on_summary(summary)
+    return summary
+
+
+class Concurrency:
     """Requests in service per second, one chunk of seconds at a time (arrivals sorted).
 
     A request counts in its arrival second at the instant it arrives (the peak over the
@@ -135,7 +186,7 @@ def oracle_requests(trace: RequestTrace, settings: SimulationSettings, sink: Rep
     duration = math.ceil(trace.duration_seconds) + 1
     late = prefill > settings.slo.ttft_seconds
     mean_service = max(float(service.mean()), MIN_SERVICE_SECONDS) if len(service) else 1.0
-    concurrency = _Concurrency(trace, service, duration)
+    concurrency = Concurrency(trace, service, duration)
     replica_seconds = violations = peak = 0
     for t0 in range(0, duration, CHUNK_SECONDS):
         t1 = min(duration, t0 + CHUNK_SECONDS)

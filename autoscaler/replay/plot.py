@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from numpy.typing import NDArray
 
 from autoscaler.replay.model import DecisionRecord, FloatArray, IntArray, StepChunk, Summary
+from autoscaler.replay.report_requests import policy_label
 
 BoolArray = NDArray[np.bool_]
 
@@ -138,7 +139,7 @@ def time_unit(duration_seconds: float) -> tuple[float, str]:
 def panel_title(policy: str, summary: Summary | None) -> str:
     if summary is None:
         return policy
-    return (f"{policy}: {summary.replica_seconds:,.0f} replica-s, "
+    return (f"{policy_label(summary)}: {summary.replica_seconds:,.0f} replica-s, "
             f"SLO violated {100 * summary.violation_share:.2f}%, "
             f"under-provisioned {100 * summary.underprovisioned_share:.2f}%, "
             f"{summary.scale_events} scale events, max {summary.max_replicas} replicas")
@@ -182,13 +183,15 @@ class PlotSink:
         # A bare Figure on the Agg canvas: no pyplot state, no GUI backend, nothing to close.
         policies = list(self._series)
         figure = Figure(figsize=(12, 1.2 + 2.4 * len(policies)), layout="constrained")
-        # Shared scales on both axes, so panels compare at a glance.
+        # Shared scales on both axes, so panels compare at a glance (see `_load_top` and
+        # `_replicas_top` for when a panel would be flattened).
         axes = figure.subplots(len(policies), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
         divisor, label = time_unit(self._duration())
         origin = self._origin()
         top = max([1, *(int(b.replicas_max.max()) for b in self._all_buckets() if len(b.index))])
         for ax, policy in zip(axes, policies, strict=True):
-            _draw_panel(ax, self._series[policy].buckets, origin, divisor, self.unit, top)
+            buckets = self._series[policy].buckets
+            _draw_panel(ax, buckets, origin, divisor, self.unit, _replicas_top(buckets, top))
             ax.set_title(panel_title(policy, self._summaries.get(policy)), fontsize=9, loc="left")
         axes[-1].set_xlabel(f"time ({label})")
         # Set once all panels are drawn: the shared scale must fit every policy's peak.
@@ -206,16 +209,29 @@ class PlotSink:
         return max(ends) - self._origin() if ends else 0.0
 
     def _load_top(self) -> float:
-        peaks = [1e-9]
+        """The demand's peak, or a capacity peak up to twice it: capacity far above every
+        demand says only "plenty" (an oracle of thousands of pods would flatten the rest)."""
+        demand = [1e-9]
+        capacity = [0.0]
         for b in self._all_buckets():
-            finite = np.concatenate([b.demand_max, b.capacity_min])
-            finite = finite[np.isfinite(finite)]
-            if len(finite):
-                peaks.append(float(finite.max()))
-        return max(peaks)
+            for values, peaks in ((b.demand_max, demand), (b.capacity_min, capacity)):
+                finite = values[np.isfinite(values)]
+                if len(finite):
+                    peaks.append(float(finite.max()))
+        demand_peak = max(demand)
+        return max(demand_peak, min(max(capacity), 2 * demand_peak))
 
     def _all_buckets(self) -> list[Buckets]:
         return [s.buckets for s in self._series.values() if s.buckets is not None]
+
+
+def _replicas_top(buckets: Buckets | None, shared: int) -> int:
+    """The shared replica scale, unless it would flatten this panel (its peak under a
+    quarter of the shared one): then its own, the right axis' ticks saying so."""
+    if buckets is None or len(buckets.index) == 0:
+        return shared
+    own = max(1, int(buckets.replicas_max.max()))
+    return shared if 4 * own >= shared else own
 
 
 def _legend_handles() -> list[Artist]:

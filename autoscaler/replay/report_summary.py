@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 
 from autoscaler.replay.model import DecisionRecord, StepChunk, Summary
+from autoscaler.replay.report_requests import format_request_table
 
 
 class SummaryCollector:
@@ -69,6 +70,8 @@ def format_summary_table(summaries: Sequence[Summary], unit: str) -> str:
 
     `unit` is the workload's unit, which is what `dropped` counts (e.g. "requests").
     The delay columns are queueing delay or TTFT where the simulator models them, else "-".
+    Summaries of an LLM request trace (with request metrics) are followed by the request
+    table and its notes (autoscaler.replay.report_requests).
     """
     # Dropped work is counted over time: core-seconds for CPU demand, requests for rates.
     amount = {"cores": "core-seconds", "requests_per_second": "requests"}.get(unit, unit)
@@ -79,11 +82,14 @@ def format_summary_table(summaries: Sequence[Summary], unit: str) -> str:
         cells = [row[0].ljust(widths[0])]
         cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         lines.append("  ".join(cells).rstrip())
+    if any(s.requests is not None for s in summaries):
+        lines += ["", format_request_table(summaries)]
     return "\n".join(lines)
 
 
 def summaries_to_json(summaries: Sequence[Summary]) -> str:
-    """JSON list of the Summary fields plus the two shares, for scripts and CI artifacts.
+    """JSON list of the Summary fields plus the two shares and replica-hours (request
+    traces: goodput, and attainment and ceiling in `requests`), for scripts and CI artifacts.
 
     Strict JSON: a NaN or an infinity would be a bug upstream (the readers refuse inputs
     that could make one), so it raises ValueError here instead of writing `NaN`.
@@ -93,5 +99,10 @@ def summaries_to_json(summaries: Sequence[Summary]) -> str:
         record = dataclasses.asdict(summary)
         record["violation_share"] = summary.violation_share
         record["underprovisioned_share"] = summary.underprovisioned_share
+        record["replica_hours"] = summary.replica_hours
+        if summary.requests is not None:
+            record["goodput_per_second"] = summary.goodput_per_second
+            record["requests"]["attainment"] = summary.requests.attainment
+            record["requests"]["ceiling"] = summary.requests.ceiling
         records.append(record)
     return json.dumps(records, indent=2, allow_nan=False)

@@ -4,6 +4,9 @@
     summaries = replay(workload, [Policy.hpa("seed", spec), Policy.fixed(3), Policy.oracle()],
                        SimulationSettings(), sink)
 
+`oracle` runs the oracle (autoscaler.replay.oracle, .oracle_llm) and, when the run has HPA
+policies, `oracle<=M` too: M is their largest maxReplicas.
+
 Every HPA policy runs the same `algorithms.decide` as the daemon, on its own simulated
 cluster fed with the same trace (and the same random seed), so differences are the specs'.
 
@@ -37,7 +40,8 @@ from autoscaler.replay.model import (
     Summary,
     Workload,
 )
-from autoscaler.replay.oracle import oracle_demand, oracle_requests
+from autoscaler.replay.oracle import oracle_demand
+from autoscaler.replay.oracle_llm import oracle_routed
 from autoscaler.replay.settings import SimulationSettings
 from autoscaler.safeload import DEFAULT as YAML_LIMITS
 from autoscaler.safeload import load_yaml_documents
@@ -53,6 +57,7 @@ class Policy:
     spec: HorizontalPodAutoscalerSpec | None = None
     fixed_replicas: int | None = None
     is_oracle: bool = False
+    oracle_bound: int | None = None  # oracle<=N: at most N pods
 
     @staticmethod
     def hpa(name: str, spec: HorizontalPodAutoscalerSpec) -> Policy:
@@ -63,8 +68,23 @@ class Policy:
         return Policy(name=f"fixed:{replicas}", fixed_replicas=replicas)
 
     @staticmethod
-    def oracle() -> Policy:
-        return Policy(name="oracle", is_oracle=True)
+    def oracle(bound: int | None = None) -> Policy:
+        name = "oracle" if bound is None else f"oracle<={bound}"
+        return Policy(name=name, is_oracle=True, oracle_bound=bound)
+
+
+def with_bounded_oracles(policies: list[Policy]) -> list[Policy]:
+    """Each unbounded oracle followed by `oracle<=M`, M the largest maxReplicas of the HPA
+    policies in the run (unless given already): what the bound alone costs."""
+    bound = max((p.spec.max_replicas for p in policies if p.spec is not None), default=None)
+    if bound is None or any(p.oracle_bound == bound for p in policies):
+        return policies
+    out: list[Policy] = []
+    for policy in policies:
+        out.append(policy)
+        if policy.is_oracle and policy.oracle_bound is None:
+            out.append(Policy.oracle(bound))
+    return out
 
 
 def spec_from_object(raw: Any, where: str) -> tuple[str, HorizontalPodAutoscalerSpec]:
@@ -120,12 +140,20 @@ def load_spec_file(path: Path) -> list[Policy]:
 
 
 _FIXED = re.compile(r"fixed:([0-9]{1,9})")
+_BOUNDED_ORACLE = re.compile(r"oracle<=([0-9]{1,9})")
 
 
 def parse_policy(text: str) -> list[Policy]:
-    """`fixed:N`, `oracle`, or a YAML file of one or more HPAs."""
+    """`fixed:N`, `oracle`, `oracle<=N`, or a YAML file of one or more HPAs."""
     if text == "oracle":
         return [Policy.oracle()]
+    if text.startswith("oracle<="):
+        match = _BOUNDED_ORACLE.fullmatch(text.strip())
+        bound = int(match[1]) if match else -1
+        if not 1 <= bound <= MAX_REPLICAS:
+            raise PolicyError(f"policy {text[:40]!r}: oracle<=N needs a whole number N >= 1 "
+                              f"and <= {MAX_REPLICAS}")
+        return [Policy.oracle(bound)]
     if text.startswith("fixed:"):
         match = _FIXED.fullmatch(text.strip())
         replicas = int(match[1]) if match else -1
@@ -148,12 +176,13 @@ def make_engine(workload: Workload, settings: SimulationSettings) -> Engine:
 def replay(workload: DemandSeries | RequestTrace | HpaWatchTrace, policies: list[Policy],
            settings: SimulationSettings, sink: ReplaySink) -> list[Summary]:
     summaries = []
-    for policy in policies:
+    for policy in with_bounded_oracles(policies):
         if policy.is_oracle:
+            bound = policy.oracle_bound
             if isinstance(workload, DemandSeries):
-                summaries.append(oracle_demand(workload, settings, sink, policy.name))
+                summaries.append(oracle_demand(workload, settings, sink, policy.name, bound))
             elif isinstance(workload, RequestTrace):
-                summaries.append(oracle_requests(workload, settings, sink, policy.name))
+                summaries.append(oracle_routed(workload, settings, sink, policy.name, bound))
             continue
         if policy.spec is not None:
             initial = settings.initial_replicas or policy.spec.min_replicas or 1

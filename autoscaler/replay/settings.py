@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from algorithms.config import ControllerConfig
+from algorithms.slo.model import ROUTING_RANDOM
 
 # The embedded scenarios (autoscaler.replay.scenarios.SCENARIOS has one entry for each).
 SCENARIO_NAMES = ("llamaedge", "sedna-cloud", "sedna-edge")
@@ -66,9 +67,12 @@ PI5_CAPACITY = LLMCapacity(prefill_tokens_per_second=290.0, decode_tokens_per_se
 @dataclass(frozen=True)
 class SLO:
     """A request violates when its time to first token exceeds `ttft_seconds`; a demand
-    series violates in every second its demand exceeds the ready pods' capacity."""
+    series violates in every second its demand exceeds the ready pods' capacity.
+    `attainment` is the share of requests that should meet `ttft_seconds`: the target the
+    request oracle sizes its headroom for (autoscaler.replay.oracle_llm)."""
 
     ttft_seconds: float = 5.0
+    attainment: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class SimulationSettings:
     initial_replicas: int | None = None  # None: the spec's minReplicas
     seed: int = 0
     partition: MetricsPartition | None = None
+    # How the Service spreads LLM requests over the Ready pods (algorithms.slo.model's
+    # ROUTINGS; autoscaler.replay.routing): random is kube-proxy's iptables mode.
+    routing: str = ROUTING_RANDOM
     # Speed only, never results: compute syncs whose Plan is known without calling decide()
     # (autoscaler.replay.steady; tests/test_replay_fast.py checks both ways agree).
     skip_steady_syncs: bool = True
@@ -120,6 +127,8 @@ class ModelOverrides:
     decode_tokens_per_second: float | None = None
     concurrency: int | None = None
     ttft_slo_seconds: float | None = None
+    slo_attainment: float | None = None
+    routing: str | None = None
     cpu_seconds_per_request: float | None = None
     partition: tuple[float, float] | None = None  # (start, end) seconds
 
@@ -140,9 +149,10 @@ class ModelOverrides:
             self.startup_seconds, base.lifecycle.startup_seconds))
         controller = replace(base.controller, sync_period_seconds=_pick(
             self.sync_period_seconds, base.controller.sync_period_seconds))
-        slo = replace(base.slo, ttft_seconds=_pick(self.ttft_slo_seconds, base.slo.ttft_seconds))
+        slo = replace(base.slo, ttft_seconds=_pick(self.ttft_slo_seconds, base.slo.ttft_seconds),
+                      attainment=_pick(self.slo_attainment, base.slo.attainment))
         return replace(base, capacity=capacity, metrics=metrics, lifecycle=lifecycle,
-                       controller=controller, slo=slo,
+                       controller=controller, slo=slo, routing=_pick(self.routing, base.routing),
                        partition=MetricsPartition(*self.partition) if self.partition
                        else base.partition,
                        cpu_seconds_per_request=_pick(self.cpu_seconds_per_request,
