@@ -22,14 +22,16 @@ import numpy as np
 from algorithms.decide import decide
 from algorithms.observation import MetricUnavailable, Observation, ScaleObservation
 from algorithms.plan import NotAttempted, Plan, Written, settle
+from algorithms.slo.model import SloSpec
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState
 from autoscaler.replay.model import EngineStep, ReplaySink, RequestMetrics, Summary, step_chunk
-from autoscaler.replay.observe import metric_data
+from autoscaler.replay.observe import SloContext, metric_data
 from autoscaler.replay.quantiles import Quantiles
 from autoscaler.replay.records import decision_record
 from autoscaler.replay.settings import SimulationSettings
 from autoscaler.replay.sim_pods import PodSet, SimPod
+from autoscaler.replay.slo_observe import prepare
 from autoscaler.replay.steady import SteadySyncs
 
 LABELS = {"app": "replay"}
@@ -93,12 +95,14 @@ class Controller:
     spec: HorizontalPodAutoscalerSpec
     state: ControllerState = field(default_factory=ControllerState)
     edge_fallback: bool = False
+    slo: SloSpec | None = None  # spec.sloRecommender: answers llm_slo_replicas
 
     def sync(self, pods: PodSet, engine: Engine, now: float, settings: SimulationSettings
              ) -> Plan:
         """One controller pass; the simulated scale write always succeeds."""
         infos = pods.infos(now, LABELS)
-        metrics = metric_data(self.spec.metrics, engine, pods.pods, now, settings.metrics)
+        slo = None if self.slo is None else SloContext(self.slo, self.spec.max_replicas)
+        metrics = metric_data(self.spec.metrics, engine, pods.pods, now, settings.metrics, slo)
         partition = settings.partition
         if partition is not None and partition.cloud_blind(now) and not (
                 self.edge_fallback and partition.edge_writes(now)):
@@ -118,6 +122,8 @@ def run_cluster(policy: str, engine: Engine, settings: SimulationSettings,
     """Run one policy (an HPA controller, or none for fixed:N) over the whole workload."""
     pods = PodSet(settings.lifecycle)
     pods.add(0.0, initial_replicas, warm=True)
+    if controller is not None and controller.slo is not None:
+        prepare(engine)
     totals = Totals()
     duration = engine.duration_seconds()
     sync_period = settings.controller.sync_period_seconds

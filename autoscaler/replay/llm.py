@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from autoscaler.replay.finishes import FinishMeter
 from autoscaler.replay.model import EngineStep, RequestMetrics, RequestTrace
 from autoscaler.replay.outcomes import RequestTally
 from autoscaler.replay.routing import make_router
@@ -83,6 +84,7 @@ class LLMEngine:
         self.tally = RequestTally(settings.slo, self.prefill_seconds)
         self.delays = self.tally.ttft
         self.request_log: list[RequestRecord] | None = None  # set to a list to keep one
+        self.finishes: FinishMeter | None = None  # track_finishes() starts it
         service = self.prefill_seconds + self.decode_seconds
         # At least 1 ms a request: a trace of empty requests must not divide by zero.
         self.mean_service_seconds = max(float(service.mean()), 1e-3) if len(service) else 1.0
@@ -134,6 +136,7 @@ class LLMEngine:
         """Route requests [first, last); count the dropped ones per second from t0 and
         note the seconds holding a dropped or late request."""
         arrivals = self.trace.arrival_seconds[first:last]
+        ends: list[float] = []  # of every request in the range; nan: dropped
         for arrival, prefill, decode in zip(
                 arrivals.tolist(), self.prefill_seconds[first:last].tolist(),
                 self.decode_seconds[first:last].tolist(), strict=True):
@@ -141,8 +144,34 @@ class LLMEngine:
             if ttft is None:
                 dropped[int(arrival) - t0] += 1
                 late.append(int(arrival) - t0)
-            elif ttft > self.slo_seconds:
+                ends.append(math.nan)
+                continue
+            if ttft > self.slo_seconds:
                 late.append(int(arrival) - t0)
+            ends.append(arrival + ttft + decode)
+        if self.finishes is not None and ends:
+            self._meter(first, last, np.array(ends))
+
+    def track_finishes(self) -> FinishMeter:
+        """Keep per-second totals of the finished requests from now on (what the metering
+        proxy counts; the SLO recommender's inputs, `autoscaler.replay.slo_observe`)."""
+        if self.finishes is None:
+            self.finishes = FinishMeter(self.duration_seconds())
+        return self.finishes
+
+    def _meter(self, first: int, last: int, ends: np.ndarray) -> None:
+        assert self.finishes is not None
+        accepted = ~np.isnan(ends)
+        trace = self.trace
+        self.finishes.add(
+            ends[accepted], trace.prompt_tokens[first:last][accepted].astype(np.float64),
+            trace.output_tokens[first:last][accepted].astype(np.float64),
+            self.prefill_seconds[first:last][accepted], self.decode_seconds[first:last][accepted])
+
+    def arrivals_between(self, a: float, b: float) -> int:
+        """Requests arriving in [a, b): the metering proxy's arrivals counter."""
+        lo, hi = np.searchsorted(self.trace.arrival_seconds, (a, b), side="left")
+        return int(hi - lo)
 
     def _step(self, t0: int, t1: int, first: int, last: int, dropped: np.ndarray,
               late: list[int], capacity: np.ndarray) -> EngineStep:

@@ -10,6 +10,7 @@ sync, from the first and last scrape inside the window (needs two samples).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Protocol
 
 from algorithms.observation import (
@@ -19,9 +20,11 @@ from algorithms.observation import (
     PodsMetricData,
     ResourceMetricsData,
 )
-from algorithms.spec import PODS, RESOURCE, MetricSpec
+from algorithms.slo.model import SLO_METRIC_NAME, SloSpec
+from algorithms.spec import EXTERNAL, PODS, RESOURCE, MetricSpec
 from autoscaler.replay.settings import MetricsPipeline
 from autoscaler.replay.sim_pods import CONTAINER, SimPod
+from autoscaler.replay.slo_observe import slo_replicas
 
 SCRAPE_OFFSET_SECONDS = 10.0  # scrapes at 10, 25, 40 ... s: a sync at 15 s sees a 5 s old one
 
@@ -67,13 +70,26 @@ def cpu_metrics(engine: UsageSource, pods: list[SimPod], now: float,
     return ResourceMetricsData(items)
 
 
+@dataclass(frozen=True)
+class SloContext:
+    """What the `llm_slo_replicas` metric needs beside the cluster: the spec's block."""
+
+    slo: SloSpec
+    max_replicas: int
+
+
 def metric_data(metrics: tuple[MetricSpec, ...], engine: UsageSource, pods: list[SimPod],
-                now: float, pipeline: MetricsPipeline) -> tuple[MetricData, ...]:
+                now: float, pipeline: MetricsPipeline, slo: SloContext | None = None
+                ) -> tuple[MetricData, ...]:
     """One entry per metric spec; what the simulator does not model is reported unavailable
     (the pipeline then treats it like any failing metric source)."""
     cpu: ResourceMetricsData | None = None
     out: list[MetricData] = []
     for metric in metrics:
+        if slo is not None and metric.type == EXTERNAL and metric.external is not None \
+                and metric.external.metric.name == SLO_METRIC_NAME:
+            out.append(slo_replicas(engine, slo.slo, pods, now, slo.max_replicas).data)
+            continue
         if metric.type == RESOURCE and metric.resource is not None \
                 and metric.resource.name == "cpu":
             cpu = cpu or cpu_metrics(engine, pods, now, pipeline)
@@ -83,5 +99,6 @@ def metric_data(metrics: tuple[MetricSpec, ...], engine: UsageSource, pods: list
             out.append(in_flight_metrics(engine, pods, now))
         else:
             out.append(MetricUnavailable(f"the simulator does not model {metric.type} metrics"
-                                         f" other than {IN_FLIGHT_METRIC}"))
+                                         f" other than {IN_FLIGHT_METRIC} and "
+                                         f"{SLO_METRIC_NAME} (with sloRecommender)"))
     return tuple(out)

@@ -24,6 +24,7 @@ from typing import Any
 
 from algorithms.defaults import set_defaults
 from algorithms.errors import SpecError
+from algorithms.slo.model import SloSpec
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.spec_codec import parse_spec
 from algorithms.validation import check_spec
@@ -45,6 +46,7 @@ from autoscaler.replay.oracle_llm import oracle_routed
 from autoscaler.replay.settings import SimulationSettings
 from autoscaler.safeload import DEFAULT as YAML_LIMITS
 from autoscaler.safeload import load_yaml_documents
+from autoscaler.specs.parse import EXTENSION_FIELDS, checked_slo
 
 
 class PolicyError(InputError):
@@ -58,10 +60,12 @@ class Policy:
     fixed_replicas: int | None = None
     is_oracle: bool = False
     oracle_bound: int | None = None  # oracle<=N: at most N pods
+    slo: SloSpec | None = None  # spec.sloRecommender (answers the llm_slo_replicas metric)
 
     @staticmethod
-    def hpa(name: str, spec: HorizontalPodAutoscalerSpec) -> Policy:
-        return Policy(name=f"hpa:{name}", spec=spec)
+    def hpa(name: str, spec: HorizontalPodAutoscalerSpec, slo: SloSpec | None = None
+            ) -> Policy:
+        return Policy(name=f"hpa:{name}", spec=spec, slo=slo)
 
     @staticmethod
     def fixed(replicas: int) -> Policy:
@@ -90,20 +94,34 @@ def with_bounded_oracles(policies: list[Policy]) -> list[Policy]:
 def spec_from_object(raw: Any, where: str) -> tuple[str, HorizontalPodAutoscalerSpec]:
     """An autoscaling/v2 HorizontalPodAutoscaler (or a bare spec) -> (name, defaulted and
     validated spec). Errors name the file and every bad field."""
+    policy = policy_from_object(raw, where)
+    assert policy.spec is not None
+    return policy.name.removeprefix("hpa:"), policy.spec
+
+
+def policy_from_object(raw: Any, where: str) -> Policy:
+    """An autoscaling/v2 HorizontalPodAutoscaler, an ElasticAutoscaler (the daemon's
+    extension fields: `sloRecommender` is used, the others only matter in a cluster) or a
+    bare spec -> the policy. Errors name the file and every bad field."""
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a HorizontalPodAutoscaler object, got "
                           f"{type(raw).__name__}")
     body = raw.get("spec", raw) if "kind" in raw or "spec" in raw else raw
     name = _name(raw, where)
+    core = {k: v for k, v in body.items() if k not in EXTENSION_FIELDS} \
+        if isinstance(body, dict) else body
     try:
-        spec = set_defaults(parse_spec(body))
+        spec = set_defaults(parse_spec(core))
         check_spec(spec)
     except SpecError as exc:
         raise PolicyError(f"{where}: {exc}") from exc
     if spec.max_replicas > MAX_REPLICAS:
         raise PolicyError(f"{where}: spec.maxReplicas {spec.max_replicas} is above "
                           f"{MAX_REPLICAS}, the most pods the replay simulates")
-    return name, spec
+    slo, errors = checked_slo(body, spec)
+    if errors:
+        raise PolicyError(f"{where}: {'; '.join(errors)}")
+    return Policy.hpa(name, spec, slo)
 
 
 def _name(raw: dict[Any, Any], where: str) -> str:
@@ -136,7 +154,7 @@ def load_spec_file(path: Path) -> list[Policy]:
         raise PolicyError(exc.message) from None
     if not documents:
         raise PolicyError(f"{path}: no YAML document found")
-    return [Policy.hpa(*spec_from_object(d, str(path))) for d in documents]
+    return [policy_from_object(d, str(path)) for d in documents]
 
 
 _FIXED = re.compile(r"fixed:([0-9]{1,9})")
@@ -192,7 +210,7 @@ def replay(workload: DemandSeries | RequestTrace | HpaWatchTrace, policies: list
             for suffix, fallback in variants:
                 summaries.append(run_cluster(
                     policy.name + suffix, make_engine(workload, settings), settings, initial,
-                    Controller(policy.spec, edge_fallback=fallback), sink))
+                    Controller(policy.spec, edge_fallback=fallback, slo=policy.slo), sink))
         else:
             summaries.append(run_cluster(policy.name, make_engine(workload, settings),
                                          settings, policy.fixed_replicas or 1, None, sink))
