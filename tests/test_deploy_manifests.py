@@ -834,15 +834,24 @@ def test_llamaedge_deployment_is_the_seeds() -> None:
                                          "values": ["edgenode"]}]
 
 
-def test_llamaedge_has_no_host_network_and_no_pinned_node() -> None:
-    pod = _load_one(LLAMAEDGE / "deployment.yaml")["spec"]["template"]["spec"]
+# The seed's Deployment and Service, as adapted by each LlamaEdge example.
+LLAMAEDGE_EXAMPLES = [
+    pytest.param(DEPLOY / "examples" / name, id=name)
+    for name in ("llamaedge", "llamaedge-inflight", "llamaedge-slo")
+]
+
+
+@pytest.mark.parametrize("example", LLAMAEDGE_EXAMPLES)
+def test_llamaedge_has_no_host_network_and_no_pinned_node(example: Path) -> None:
+    pod = _load_one(example / "deployment.yaml")["spec"]["template"]["spec"]
     assert pod.get("hostNetwork", False) is False
     assert "nodeName" not in pod
 
 
-def test_llamaedge_service_selects_the_pods() -> None:
-    deployment = _load_one(LLAMAEDGE / "deployment.yaml")
-    service = _load_one(LLAMAEDGE / "service.yaml")
+@pytest.mark.parametrize("example", LLAMAEDGE_EXAMPLES)
+def test_llamaedge_service_selects_the_pods(example: Path) -> None:
+    deployment = _load_one(example / "deployment.yaml")
+    service = _load_one(example / "service.yaml")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["type"] == "ClusterIP"
     assert service["metadata"]["namespace"] == deployment["metadata"]["namespace"]
@@ -944,7 +953,7 @@ def _kustomizations() -> list[Any]:
 def test_every_manifest_directory_has_a_kustomization() -> None:
     dirs = {p.parent.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("kustomization.yaml")}
     assert dirs == {"base", "edge", "examples/llamaedge", "examples/llamaedge-inflight",
-                    "examples/sedna"}
+                    "examples/llamaedge-slo", "examples/sedna"}
 
 
 @pytest.mark.parametrize("path", _kustomizations())
