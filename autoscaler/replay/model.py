@@ -128,6 +128,8 @@ class DecisionRecord:
     target_percent: int | None
     rescale: bool
     reason: str  # rescale reason, or the limiting condition's reason
+    # The TARGETS cell when the first metric has no utilization target, e.g. "4/1 (avg)".
+    targets: str | None = None
 
 
 @dataclass(frozen=True)

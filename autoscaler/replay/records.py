@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from algorithms.plan import Plan
-from algorithms.spec import HorizontalPodAutoscalerSpec
-from algorithms.status import Condition
+from algorithms.quantity import format_milli, milli_value
+from algorithms.spec import EXTERNAL, OBJECT, HorizontalPodAutoscalerSpec
+from algorithms.status import Condition, HPAStatus
 from autoscaler.replay.model import DecisionRecord
 
 
@@ -13,6 +14,36 @@ def target_percent(spec: HorizontalPodAutoscalerSpec) -> int | None:
         if metric.resource is not None and metric.resource.target.average_utilization:
             return metric.resource.target.average_utilization
     return None
+
+
+def targets_cell(spec: HorizontalPodAutoscalerSpec, status: HPAStatus) -> str | None:
+    """kubectl's TARGETS for a first metric with a value target: `current/target`, with
+    ` (avg)` for Object and External AverageValue targets (Pods and Resource targets are
+    averages already), `<unknown>` while the metric fails. None for utilization targets:
+    the percent columns show them. Worked example: the SLO recommender asks for 6 replicas
+    while 3 run: External total 6000m / 3 pods = 2 per pod, so `2/1 (avg)`."""
+    if not spec.metrics:
+        return None
+    metric = spec.metrics[0]
+    source = (metric.resource or metric.container_resource or metric.pods or metric.object
+              or metric.external)
+    if source is None or source.target.average_utilization is not None:
+        return None
+    target = source.target
+    current = status.current_metrics[0].current if status.current_metrics \
+        and status.current_metrics[0].type else None
+    if target.average_value is not None:
+        want = target.average_value
+        have = None if current is None else current.average_value_milli
+        suffix = " (avg)" if metric.type in (OBJECT, EXTERNAL) else ""
+    elif target.value is not None:
+        want, suffix = target.value, ""
+        have = None if current is None else current.value_milli
+    else:
+        return None
+    binary = want.text.rstrip().endswith("i")  # 128Mi stays 128Mi, as kubectl prints it
+    shown = "<unknown>" if have is None else format_milli(have, binary)
+    return f"{shown}/{format_milli(milli_value(want.text), binary)}{suffix}"
 
 
 def kept_reason(conditions: tuple[Condition, ...]) -> str:
@@ -37,4 +68,5 @@ def decision_record(plan: Plan, spec: HorizontalPodAutoscalerSpec, now: float
     else:
         reason = kept_reason(status.conditions)
     return DecisionRecord(now, plan.current_replicas or 0, plan.target_replicas, current,
-                          target_percent(spec), plan.rescale, reason)
+                          target_percent(spec), plan.rescale, reason,
+                          targets_cell(spec, status))

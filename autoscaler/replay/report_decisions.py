@@ -109,8 +109,9 @@ class DecisionLogWriter:
         self._last: dict[str, tuple[object, ...]] = {}
 
     def format_line(self, policy: str, record: DecisionRecord) -> str:
-        cells = (*self._fixed,
-                 format_targets(record.current_percent, record.target_percent, self._metric),
+        targets = record.targets if record.targets is not None else format_targets(
+            record.current_percent, record.target_percent, self._metric)
+        cells = (*self._fixed, targets,
                  *self._limits, format_replicas(record),
                  format_age(record.t_seconds - self._start), policy, record.reason)
         return self._align(cells)
@@ -123,8 +124,8 @@ class DecisionLogWriter:
         return _GAP.join(padded).rstrip()
 
     def on_decision(self, policy: str, record: DecisionRecord) -> None:
-        state = (record.current_percent, record.target_percent, record.current_replicas,
-                 record.desired_replicas, record.reason)
+        state = (record.current_percent, record.target_percent, record.targets,
+                 record.current_replicas, record.desired_replicas, record.reason)
         if not self._every_sync and self._last.get(policy) == state:
             return
         self._last[policy] = state
