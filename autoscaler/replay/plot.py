@@ -1,5 +1,9 @@
 """Demand vs capacity vs replicas per policy, as a PNG, from a bounded-memory downsample.
 
+One row per policy, the oracles apart in their own section below; demand and capacity share
+one left axis in the workload's unit per second, each row's replicas have their own right
+axis scaled to that policy's peak.
+
 The simulator streams millions of steps and does not say how many will come, so each
 policy's steps go into time buckets whose width starts at one second and doubles (merging
 neighbouring pairs) whenever the buckets would outnumber `max_points`. Each bucket keeps
@@ -145,8 +149,47 @@ def panel_title(policy: str, summary: Summary | None) -> str:
             f"{summary.scale_events} scale events, max {summary.max_replicas} replicas")
 
 
+# The workload's unit (model.DemandSeries.unit, or "requests" for an LLM request trace) as
+# the rate the plot shows: every plotted value is a per-second amount.
+_RATES = {"cores": "CPU cores (CPU-s/s)", "requests_per_second": "requests/s",
+          "requests": "requests/s"}
+
+
+def rate_unit(unit: str) -> str:
+    """What one unit of demand or capacity means, per second: `requests/s`."""
+    if unit in _RATES:
+        return _RATES[unit]
+    if not unit:
+        return "load/s"
+    return unit if unit.endswith("/s") else f"{unit}/s"
+
+
+def is_oracle(policy: str) -> bool:
+    """The oracles ("oracle", "oracle<=N") know the future: a bound, not a controller."""
+    return policy.startswith("oracle")
+
+
+def replicas_top(peak: int) -> float:
+    """A row's replica axis: its own peak with a little headroom, never a shared scale (a
+    policy of 10 pods drawn on an oracle's 4,000 would be a flat line at the bottom)."""
+    return max(1, peak) * 1.1 + 0.5
+
+
+def format_seconds(seconds: float) -> str:
+    for divisor, label in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):
+        if seconds >= divisor:
+            return f"{seconds / divisor:.3g} {label}"
+    return f"{seconds:.3g} s"
+
+
+ORACLE_HEADING = ("oracle: lower bound, knows the future (sizes every second for the load "
+                  "to come: a yardstick, not a policy you can deploy)")
+POLICY_HEADING = "policies you can run: what each would have done on this workload"
+
+
 class PlotSink:
-    """ReplaySink drawing one stacked panel per policy into a PNG on `close()`."""
+    """ReplaySink drawing one row per policy into a PNG on `close()`: the runnable policies
+    first, the oracles apart below them."""
 
     def __init__(self, path: Path, max_points: int = 4000, *, unit: str = "",
                  dpi: int = 110) -> None:
@@ -180,24 +223,45 @@ class PlotSink:
         figure.savefig(self.path, dpi=self.dpi)
 
     def render(self) -> Figure:
+        """The figure `close()` saves. Each row's axes carry labels saying what they are:
+        `demand:<policy>` (left, shared by every row) and `replicas:<policy>` (right, the
+        row's own scale)."""
         # A bare Figure on the Agg canvas: no pyplot state, no GUI backend, nothing to close.
         policies = list(self._series)
-        figure = Figure(figsize=(12, 1.2 + 2.4 * len(policies)), layout="constrained")
-        # Shared scales on both axes, so panels compare at a glance (see `_load_top` and
-        # `_replicas_top` for when a panel would be flattened).
-        axes = figure.subplots(len(policies), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+        groups = [(heading, members) for heading, members in (
+            (POLICY_HEADING, [p for p in policies if not is_oracle(p)]),
+            (ORACLE_HEADING, [p for p in policies if is_oracle(p)])) if members]
+        figure = Figure(figsize=(12, 1.4 + 2.2 * len(policies) + 0.4 * len(groups)),
+                        layout="constrained")
+        sections = figure.subfigures(len(groups), 1, squeeze=False,
+                                     height_ratios=[len(m) + 0.2 for _, m in groups])[:, 0]
         divisor, label = time_unit(self._duration())
         origin = self._origin()
-        top = max([1, *(int(b.replicas_max.max()) for b in self._all_buckets() if len(b.index))])
-        for ax, policy in zip(axes, policies, strict=True):
-            buckets = self._series[policy].buckets
-            _draw_panel(ax, buckets, origin, divisor, self.unit, _replicas_top(buckets, top))
-            ax.set_title(panel_title(policy, self._summaries.get(policy)), fontsize=9, loc="left")
-        axes[-1].set_xlabel(f"time ({label})")
-        # Set once all panels are drawn: the shared scale must fit every policy's peak.
-        axes[0].set_ylim(0, self._load_top() * 1.08)
-        handles = _legend_handles()
-        figure.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=8)
+        rate = rate_unit(self.unit)
+        rows: list[Axes] = []
+        for section, (heading, members) in zip(sections, groups, strict=True):
+            if heading == ORACLE_HEADING:
+                section.set_facecolor(_ORACLE_BACKGROUND)
+            section.suptitle(heading, x=0.01, ha="left", fontsize=10, fontweight="bold")
+            axes = section.subplots(len(members), 1, squeeze=False)[:, 0]
+            for ax, policy in zip(axes, members, strict=True):
+                if rows:
+                    # One time scale and one demand scale for every row, across sections.
+                    ax.sharex(rows[0])
+                    ax.sharey(rows[0])
+                rows.append(ax)
+                _draw_panel(ax, self._series[policy].buckets, origin, divisor, rate, policy)
+                ax.set_title(panel_title(policy, self._summaries.get(policy)), fontsize=9,
+                             loc="left")
+            for ax in axes[:-1]:
+                ax.tick_params(labelbottom=False)
+        rows[-1].set_xlabel(f"time ({label})")
+        # Set once all rows are drawn: the shared scale must fit every policy's peak.
+        rows[0].set_ylim(0, self._load_top() * 1.08)
+        handles = _legend_handles(rate)
+        figure.legend(handles=handles, loc="outside upper center", ncols=2, fontsize=8,
+                      title=f"each plotted step covers {format_seconds(self._width())} "
+                            "of the replay", title_fontsize=8)
         return figure
 
     def _origin(self) -> float:
@@ -207,6 +271,9 @@ class PlotSink:
     def _duration(self) -> float:
         ends = [float(b.starts[-1]) + b.width for b in self._all_buckets() if len(b.index)]
         return max(ends) - self._origin() if ends else 0.0
+
+    def _width(self) -> float:
+        return max([1.0, *(b.width for b in self._all_buckets())])
 
     def _load_top(self) -> float:
         """The demand's peak, or a capacity peak up to twice it: capacity far above every
@@ -225,33 +292,35 @@ class PlotSink:
         return [s.buckets for s in self._series.values() if s.buckets is not None]
 
 
-def _replicas_top(buckets: Buckets | None, shared: int) -> int:
-    """The shared replica scale, unless it would flatten this panel (its peak under a
-    quarter of the shared one): then its own, the right axis' ticks saying so."""
-    if buckets is None or len(buckets.index) == 0:
-        return shared
-    own = max(1, int(buckets.replicas_max.max()))
-    return shared if 4 * own >= shared else own
+_ORACLE_BACKGROUND = "#f1f1f6"
 
 
-def _legend_handles() -> list[Artist]:
-    # Built once rather than collected from a panel, which may have no violation to show.
-    return [Line2D([], [], color=_DEMAND, label="demand (bucket max)"),
-            Line2D([], [], color=_CAPACITY, label="ready capacity (bucket min)"),
-            Line2D([], [], color=_REPLICAS, label="replicas (bucket max, right axis)"),
-            Patch(color=_VIOLATION, alpha=_VIOLATION_ALPHA, label="SLO violated")]
+def _legend_handles(rate: str) -> list[Artist]:
+    # Built once for the figure rather than collected from a row, which may have no
+    # violation to show. Plain words: what each mark is, in which unit, on which axis.
+    return [Line2D([], [], color=_DEMAND, label=f"demand ({rate}): the busiest second "
+                   "in each plotted step; left axis"),
+            Line2D([], [], color=_CAPACITY, label=f"ready capacity ({rate}): what the Ready "
+                   "pods can serve, the lowest second in each step; left axis"),
+            Line2D([], [], color=_REPLICAS, label="replicas: pods the policy asked for, the "
+                   "most in each step; right axis, each row its own scale"),
+            Patch(color=_VIOLATION, alpha=_VIOLATION_ALPHA,
+                  label="shaded: the SLO was violated in some second of the step")]
 
 
 def _draw_panel(ax: Axes, buckets: Buckets | None, origin: float, divisor: float,
-                unit: str, replicas_top: int) -> None:
-    ax.set_ylabel(unit or "load", fontsize=8)
+                rate: str, policy: str) -> None:
+    ax.set_label(f"demand:{policy}")
+    ax.set_ylabel(f"demand, capacity\n({rate})", fontsize=8)
     ax.grid(True, alpha=0.3)
     replicas_ax = ax.twinx()
-    replicas_ax.set_ylabel("replicas", fontsize=8)
-    replicas_ax.set_ylim(0, replicas_top * 1.15)
+    replicas_ax.set_label(f"replicas:{policy}")
+    replicas_ax.set_ylabel("replicas", fontsize=8, color=_REPLICAS)
     replicas_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if buckets is None or len(buckets.index) == 0:
+        replicas_ax.set_ylim(0, replicas_top(0))
         return
+    replicas_ax.set_ylim(0, replicas_top(int(buckets.replicas_max.max())))
     x = (np.append(buckets.starts, buckets.starts[-1] + buckets.width) - origin) / divisor
     _shade_violations(ax, x, buckets.violation_any)
     demand = np.append(buckets.demand_max, buckets.demand_max[-1])
