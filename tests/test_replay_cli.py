@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli import main
+from autoscaler.replay.report_summary import summaries_from_json
 from autoscaler.replay.scenarios import SCENARIOS
-from autoscaler.replay.settings import SCENARIO_NAMES
+from autoscaler.replay.settings import SCENARIO_NAMES, SimulationSettings
+from autoscaler.replay.story import story
 
 SPEC = """\
 apiVersion: autoscaling/v2
@@ -175,9 +177,36 @@ def test_demo_runs_the_embedded_default(tmp_path: Path, monkeypatch: pytest.Monk
     summaries = json.loads((tmp_path / "replay-out" / "summary.json").read_text())
     assert [s["policy"] for s in summaries] == ["hpa:seed-cpu50", "hpa:kubectl-default-cpu80",
                                                 "hpa:tuned-cpu40-fast",
-                                                "hpa:inflight-1-per-pod", "oracle",
-                                                "oracle<=10"]
+                                                "hpa:inflight-1-per-pod",
+                                                "hpa:slo-ttft5s-p95", "oracle", "oracle<=10"]
     assert all(s["arrived"] == 8819 for s in summaries)
+    # The output ends with the story of these numbers, after the tables and the files.
+    closing = story(summaries_from_json(
+        (tmp_path / "replay-out" / "summary.json").read_text()), SimulationSettings(),
+        SCENARIOS["llamaedge"]().policies)
+    assert text.endswith("\n\n" + closing + "\n")
+    lines = closing.splitlines()
+    assert 3 <= len(lines) <= 6
+    assert "had the best attainment" in lines[0]
+    assert lines[1].startswith("No policy reached the 95.00% target")  # 832 unavoidable
+    assert any("(hpa:kubectl-default-cpu80)" in line for line in lines)
+    assert any(line.startswith("CPU cannot see a LlamaEdge queue") for line in lines)
+    assert "the 10-pod bound costs" in lines[-1]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"```text\n{closing}\n```" in readme  # the README quotes this very story
+
+
+def test_replayed_series_ends_with_its_story(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    trace, spec = _files(tmp_path)
+    assert main(["replay", "--trace", str(trace), "--policy", str(spec), "--policy",
+                 "oracle", "--out-dir", str(tmp_path / "out"), "--no-plot",
+                 "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3] == ""
+    assert lines[-2].startswith("Fewest violation seconds: hpa:cpu")
+    assert lines[-1].startswith("Knowing the demand in advance, oracle violated in 0.00% of "
+                                "the run")
 
 
 def test_scenario_names_listed_for_the_cli_match_the_scenarios() -> None:

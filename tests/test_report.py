@@ -270,7 +270,39 @@ def test_summary_table() -> None:
         "      -             7             5                  10",
         "fixed:3              1,234,567           25        2.50%       10.00%      -      -"
         "      -             0             3                0.50",
+        *SERIES_LEGEND,
     ]
+
+
+SERIES_LEGEND = [
+    "replica-seconds: pods (spec.replicas) summed over the seconds of the run; scale events: "
+    "rescales (an oracle's: changes of its pod count, where counted); max replicas: the most "
+    "pods at once",
+    "violation: seconds in which the demand exceeded the Ready pods' capacity or a backlog "
+    "waited (and their share of the run); underprov: seconds in which the demand exceeded "
+    "that capacity; p50/p95/p99: queueing delay of the work (-: not modeled); dropped: work "
+    "beyond the backlog bound",
+]
+
+
+@pytest.mark.parametrize("requests", [
+    pytest.param(None, id="series"),
+    pytest.param(RequestMetrics(5.0, 0.95, 10, 9, 0, 0), id="requests"),
+])
+def test_each_column_is_explained_once(requests: RequestMetrics | None) -> None:
+    table = format_summary_table([make_summary(requests=requests), make_summary("fixed:2")],
+                                 "requests")
+    headers = ["replica-seconds:", "scale events:", "max replicas:", "violation:",
+               "underprov:", "p50/p95/p99:", "dropped:"]
+    if requests is not None:
+        headers += ["attainment:", "met / arrived:", "goodput:", "replica-h:", "TTFT =",
+                    "e2e =", "unavoidable:"]
+    for header in headers:
+        assert table.count(header) == 1, header
+    # The legend sits under its own table, before the request table.
+    lines = table.splitlines()
+    assert lines[3].startswith("replica-seconds:") and lines[4].startswith("violation:")
+    assert ("a request arrived that missed the TTFT SLO" in lines[4]) == (requests is not None)
 
 
 def test_summary_collector_and_json() -> None:
@@ -298,8 +330,8 @@ def test_request_table_under_the_summary_table() -> None:
     table = format_summary_table(
         [make_summary(requests=REQUESTS, routing="least-in-flight"), oracle], "requests")
     lines = table.splitlines()
-    assert lines[3] == ""  # the summary table, unchanged, then the request table
-    assert lines[4:7] == [
+    assert lines[5] == ""  # the summary table and its legend, then the request table
+    assert lines[6:9] == [
         "requests: policy            replica-h  scale events  attainment  met / arrived"
         "  goodput/s  TTFT p50/p95/p99 s  e2e p50/p95/p99 s",
         "hpa:seed.yaml                  342.94             7      90.00%  4,500 / 5,000"
@@ -307,7 +339,7 @@ def test_request_table_under_the_summary_table() -> None:
         "oracle<=10 (k=2.5, missed)     342.94           120      80.00%  4,000 / 5,000"
         "      4.000      0.50/4.25/9.00        1.50/7.00/-",
     ]
-    notes = "\n".join(lines[7:])
+    notes = "\n".join(lines[9:])
     assert "routing: least-in-flight: the Ready pod with the fewest requests in flight" in notes
     assert "400 of 5,000 requests have a prefill alone above 5 s" in notes
     assert "attainment is at most 92.00%" in notes
@@ -316,7 +348,7 @@ def test_request_table_under_the_summary_table() -> None:
 
 def test_series_summaries_get_no_request_table() -> None:
     table = format_summary_table([make_summary()], "cores")
-    assert len(table.splitlines()) == 2
+    assert table.splitlines()[2:] == SERIES_LEGEND
 
 
 def test_request_metrics_in_json() -> None:

@@ -1,4 +1,5 @@
-"""`autoscaler replay` and `autoscaler demo`: workload + policies -> summary, log, plot.
+"""`autoscaler replay` and `autoscaler demo`: workload + policies -> summary, log, plot,
+and a few closing sentences saying what the numbers mean (autoscaler.replay.story).
 
 Every failure is answered with one line on stderr (`error: <what>`, where the message says
 what to change) and an exit status: 2 for the user's input (a flag, a trace, a policy file,
@@ -20,9 +21,11 @@ from autoscaler.replay.limits import DEFAULT_LIMITS, TraceLimits
 from autoscaler.replay.model import HpaWatchTrace, Workload
 from autoscaler.replay.modes import OutputFlags, check_model, check_open_loop
 from autoscaler.replay.open_loop import compare, format_comparisons
+from autoscaler.replay.report_summary import summaries_from_json
 from autoscaler.replay.run import Policy, PolicyError, parse_policy
 from autoscaler.replay.scenarios import SCENARIOS, Scenario
 from autoscaler.replay.settings import ModelOverrides, SimulationSettings
+from autoscaler.replay.story import story
 from autoscaler.replay.traces import UsageError, read_trace
 
 DEFAULT_OUT_DIR = Path("replay-out")
@@ -163,4 +166,11 @@ def _simulate(scenario: Scenario, options: ReplayOptions, out: TextIO) -> int:
     _check_timeline(options.timeline)
     written = simulate(scenario, settings, outputs, out)
     print("wrote " + ", ".join(str(p) for p in written), file=out)
+    # The closing sentences last, where a reader looks first; from the summaries just
+    # written (the simulator prints the tables itself, the story needs the policies too).
+    summaries = summaries_from_json(
+        (outputs.out_dir / "summary.json").read_text(encoding="utf-8"))
+    closing = story(summaries, settings, scenario.policies)
+    if closing:
+        print("\n" + closing, file=out)
     return 0

@@ -2,7 +2,8 @@
 
 Per-step timeline (CSV/JSON Lines), `kubectl get hpa -w`-style decision log, summary table,
 PNG plot and a progress bar live in their own modules; this one gathers them and adds `Tee`
-to feed several at once.
+to feed several at once. The closing sentences are autoscaler.replay.story (pure, from the
+summaries).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from autoscaler.replay.report_progress import ProgressBar
 from autoscaler.replay.report_summary import (
     SummaryCollector,
     format_summary_table,
+    summaries_from_json,
     summaries_to_json,
 )
 from autoscaler.replay.report_timeline import COLUMNS, TimelineWriter, format_number
@@ -38,6 +40,7 @@ __all__ = [
     "format_replicas",
     "format_summary_table",
     "format_targets",
+    "summaries_from_json",
     "summaries_to_json",
 ]
 

@@ -62,11 +62,11 @@ def _notes(summaries: Sequence[Summary], first: RequestMetrics) -> list[str]:
     lines = [f"routing: {r}: {ROUTING_MEANING.get(r, r)}" for r in routings]
     lines += [
         f"attainment: share of the arrived requests with a time to first token <= {slo} "
-        f"(target {_percent(first.attainment_target)}; a dropped request fails); goodput: "
-        "those requests per second of the run",
+        f"(target {_percent(first.attainment_target)}; a dropped request fails), met / "
+        "arrived: those requests and all; goodput: those per second of the run; replica-h: "
+        "replica-seconds / 3600",
         "TTFT = wait + prefill, e2e = arrival to last token, over the accepted requests "
-        "(histogram bin upper edges, <= 1.8 % high); the table above counts seconds with a "
-        "late or dropped request as violating",
+        "(histogram bin upper edges, <= 1.8 % high)",
         f"unavoidable: {first.unavoidable:,} of {first.arrived:,} requests have a prefill "
         f"alone above {slo}: no capacity meets them, attainment is at most "
         f"{_percent(first.ceiling)}",

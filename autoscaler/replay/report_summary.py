@@ -5,8 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from autoscaler.replay.model import DecisionRecord, StepChunk, Summary
+from autoscaler.replay.model import (
+    DecisionRecord,
+    OracleChoice,
+    RequestMetrics,
+    StepChunk,
+    Summary,
+)
 from autoscaler.replay.report_requests import format_request_table
 
 
@@ -65,8 +72,29 @@ def _headers(unit: str) -> tuple[str, ...]:
             "p50 s", "p95 s", "p99 s", "scale events", "max replicas", dropped)
 
 
+def _legend(summaries: Sequence[Summary]) -> list[str]:
+    """What the summary table's columns count, once (request traces and series differ)."""
+    lines = ["replica-seconds: pods (spec.replicas) summed over the seconds of the run; scale "
+             "events: rescales (an oracle's: changes of its pod count, where counted); max "
+             "replicas: the most pods at once"]
+    if any(s.requests is not None for s in summaries):
+        lines.append(
+            "violation: seconds in which a request arrived that missed the TTFT SLO or was "
+            "dropped (and their share of the run); underprov: seconds ending with a request "
+            "waiting for a slot; p50/p95/p99: time to first token of the accepted requests; "
+            "dropped: requests refused (the pod's queue full, or no pod Ready)")
+    else:
+        lines.append(
+            "violation: seconds in which the demand exceeded the Ready pods' capacity or a "
+            "backlog waited (and their share of the run); underprov: seconds in which the "
+            "demand exceeded that capacity; p50/p95/p99: queueing delay of the work (-: not "
+            "modeled); dropped: work beyond the backlog bound")
+    return lines
+
+
 def format_summary_table(summaries: Sequence[Summary], unit: str) -> str:
-    """Aligned plain-text table, one row per policy: policy left-aligned, numbers right.
+    """Aligned plain-text table, one row per policy: policy left-aligned, numbers right,
+    then a legend of its columns.
 
     `unit` is the workload's unit, which is what `dropped` counts (e.g. "requests").
     The delay columns are queueing delay or TTFT where the simulator models them, else "-".
@@ -82,6 +110,7 @@ def format_summary_table(summaries: Sequence[Summary], unit: str) -> str:
         cells = [row[0].ljust(widths[0])]
         cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         lines.append("  ".join(cells).rstrip())
+    lines += _legend(summaries)
     if any(s.requests is not None for s in summaries):
         lines += ["", format_request_table(summaries)]
     return "\n".join(lines)
@@ -106,3 +135,23 @@ def summaries_to_json(summaries: Sequence[Summary]) -> str:
             record["requests"]["ceiling"] = summary.requests.ceiling
         records.append(record)
     return json.dumps(records, indent=2, allow_nan=False)
+
+
+def _fields(cls: type[Any], record: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in record.items() if k in names}
+
+
+def summaries_from_json(text: str) -> list[Summary]:
+    """The Summary list `summaries_to_json` wrote (the derived values it adds are dropped).
+
+    Raises ValueError (json.JSONDecodeError is one) or TypeError on anything else."""
+    summaries = []
+    for record in json.loads(text):
+        fields = _fields(Summary, record)
+        if fields.get("requests") is not None:
+            fields["requests"] = RequestMetrics(**_fields(RequestMetrics, fields["requests"]))
+        if fields.get("oracle") is not None:
+            fields["oracle"] = OracleChoice(**_fields(OracleChoice, fields["oracle"]))
+        summaries.append(Summary(**fields))
+    return summaries

@@ -3,8 +3,10 @@
 `llamaedge` (the default): the seed document's LlamaEdge Deployment (qwen-2-0.5b on
 WasmEdge, 3000m CPU request = limit, one inference at a time) under the bundled Azure LLM
 code-completion trace (CC-BY-4.0, see autoscaler/data/ATTRIBUTION.md), with the seed's HPA
-(CPU 50 %, 1..10), the `kubectl autoscale` default target (CPU 80 %), a tuned spec, and the
-oracle.
+(CPU 50 %, 1..10), the `kubectl autoscale` default target (CPU 80 %), a tuned spec, a spec
+scaling on requests in flight per pod, the SLO recommender as deployed by
+deploy/examples/llamaedge-slo (TTFT 5 s for 95 % of requests; tests keep the two equal), and
+the oracle.
 
 `sedna`: the seed's Sedna JointInferenceService: edge worker (50m request, 500m limit,
 1..2 at 50 %) and cloud worker (1024m, 1..5 at 20 %), each under a CPU demand series shaped
@@ -21,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from algorithms.slo.model import SLO_METRIC_NAME
 from autoscaler.replay.model import DemandSeries, RequestTrace
-from autoscaler.replay.run import Policy, spec_from_object
+from autoscaler.replay.run import Policy, policy_from_object, spec_from_object
 from autoscaler.replay.settings import PodLifecycle, SimulationSettings
 from autoscaler.replay.traces import read_azure_llm_csv
 
@@ -65,6 +68,25 @@ def _in_flight_hpa(name: str, per_pod: str, low: int, high: int, target: dict[st
 
 IN_FLIGHT_HPA = _in_flight_hpa("inflight-1-per-pod", "1", 1, 10, _TARGET)
 
+# The ElasticAutoscaler spec of deploy/examples/llamaedge-slo/elasticautoscaler.yaml (a test
+# keeps them equal): the seed's 1..10 pods sized by the SLO recommender for a time to first
+# token of at most 5 s for 95 % of the requests.
+LLAMAEDGE_SLO_SPEC: dict[str, Any] = {
+    "maxReplicas": 10,
+    "metrics": [{"external": {"metric": {"name": SLO_METRIC_NAME},
+                              "target": {"averageValue": "1", "type": "AverageValue"}},
+                 "type": "External"}],
+    "minReplicas": 1,
+    "scaleTargetRef": _TARGET,
+    "sloRecommender": {
+        "ttftSeconds": 5, "attainment": 0.95, "routing": "random", "windowSeconds": 60,
+        "leadTimeSeconds": 60, "pod": {"slots": 1},
+        "forecast": {"method": "holt", "historySeconds": 600, "stepSeconds": 15},
+        "panic": {"windowSeconds": 30, "threshold": 2}},
+}
+SLO_HPA = policy_from_object({"metadata": {"name": "slo-ttft5s-p95"},
+                              "spec": LLAMAEDGE_SLO_SPEC}, "slo-ttft5s-p95")
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -88,7 +110,8 @@ def llamaedge(settings: SimulationSettings | None = None, rate_scale: float = 1.
         description=("seed LlamaEdge qwen-2-0.5b Deployment (3000m CPU, 1 inference at a "
                      "time) under the Azure LLM code trace (57 min, 8,819 requests)"),
         workload=trace,
-        policies=(SEED_HPA, UPSTREAM_DEFAULT_HPA, TUNED_HPA, IN_FLIGHT_HPA, Policy.oracle()),
+        policies=(SEED_HPA, UPSTREAM_DEFAULT_HPA, TUNED_HPA, IN_FLIGHT_HPA, SLO_HPA,
+                  Policy.oracle()),
         settings=settings or SimulationSettings(),
         reference=f"Deployment/{LLAMAEDGE_NAME}")
 
