@@ -161,6 +161,9 @@ def test_validator_rejects_a_typo(version: str) -> None:
     pytest.param("clusterrole.yaml", "ClusterRole", None, id="clusterrole"),
     pytest.param("clusterrolebinding.yaml", "ClusterRoleBinding", None,
                  id="clusterrolebinding"),
+    pytest.param("clusterrole-writer.yaml", "ClusterRole", None, id="clusterrole-writer"),
+    pytest.param("rolebinding-writer-default.yaml", "RoleBinding", "default",
+                 id="rolebinding-writer-default"),
 ])
 def test_document_namespace(path: str, kind: str, namespace: str | None) -> None:
     doc = _load(EDGE / path)
@@ -390,8 +393,8 @@ def test_pod_seccomp() -> None:
 
 
 @pytest.mark.parametrize(("container", "expected"), [
-    pytest.param("agent", {"requests": {"cpu": "20m", "memory": "48Mi"},
-                           "limits": {"memory": "96Mi"}}, id="agent-no-cpu-limit"),
+    pytest.param("agent", {"requests": {"cpu": "20m", "memory": "96Mi"},
+                           "limits": {"memory": "192Mi"}}, id="agent-no-cpu-limit"),
     pytest.param("journal-owner", {"requests": {"cpu": "10m", "memory": "16Mi"},
                                    "limits": {"memory": "32Mi"}}, id="init"),
 ])
@@ -423,17 +426,20 @@ def test_metrics_port_is_the_metrics_addr() -> None:
 
 # --- RBAC ---------------------------------------------------------------------------------
 
-# (kind of role, apiGroup, resource) -> verbs, exactly.
+# (role, apiGroup, resource) -> verbs, exactly. READ: the cluster-wide read-only ClusterRole;
+# WRITER: the ClusterRole bound per application namespace only; LEASES: the Leases Role.
+READ, WRITER, LEASES = ("edge-autoscaler-agent", "edge-autoscaler-agent-writer",
+                        "edge-autoscaler-agent-leases")
 RBAC_TABLE: dict[tuple[str, str, str], set[str]] = {
-    ("ClusterRole", "apps", "deployments/scale"): {"get", "update", "patch"},
-    ("ClusterRole", "apps", "statefulsets/scale"): {"get", "update", "patch"},
-    ("ClusterRole", "apps", "replicasets/scale"): {"get", "update", "patch"},
-    ("ClusterRole", "", "pods"): {"get", "list", "watch"},
-    ("ClusterRole", "edgeautoscaler.io", "elasticautoscalers"): {"get", "list", "watch"},
-    ("ClusterRole", "edgeautoscaler.io", "elasticautoscalers/status"): {"get", "update", "patch"},
-    ("ClusterRole", "sedna.io", "jointinferenceservices"): {"get", "list", "watch"},
-    ("ClusterRole", "", "events"): {"create", "patch"},
-    ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update", "patch"},
+    (READ, "", "pods"): {"get", "list", "watch"},
+    (READ, "edgeautoscaler.io", "elasticautoscalers"): {"get", "list", "watch"},
+    (READ, "sedna.io", "jointinferenceservices"): {"get", "list", "watch"},
+    (WRITER, "apps", "deployments/scale"): {"get", "update", "patch"},
+    (WRITER, "apps", "statefulsets/scale"): {"get", "update", "patch"},
+    (WRITER, "apps", "replicasets/scale"): {"get", "update", "patch"},
+    (WRITER, "edgeautoscaler.io", "elasticautoscalers/status"): {"get", "update", "patch"},
+    (WRITER, "", "events"): {"create", "patch"},
+    (LEASES, "coordination.k8s.io", "leases"): {"get", "create", "update", "patch"},
 }
 
 
@@ -448,8 +454,8 @@ def _grants() -> dict[tuple[str, str, str], set[str]]:
             assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
-                    grants.setdefault((role["kind"], group, resource), set()).update(
-                        rule["verbs"])
+                    grants.setdefault((role["metadata"]["name"], group, resource),
+                                      set()).update(rule["verbs"])
     return grants
 
 
@@ -459,6 +465,37 @@ def _grants() -> dict[tuple[str, str, str], set[str]]:
 ])
 def test_rbac_grants(key: tuple[str, str, str], verbs: set[str]) -> None:
     assert _grants().get(key) == verbs
+
+
+def test_cluster_wide_rights_are_read_only() -> None:
+    """No write is bound cluster-wide: an edge node scales only in opted-in namespaces."""
+    bound = {b["roleRef"]["name"] for b in _kinds("ClusterRoleBinding")}
+    assert bound == {READ}
+    for (role, _, _), verbs in _grants().items():
+        if role in bound:
+            assert verbs <= {"get", "list", "watch"}, role
+
+
+def test_the_writer_role_is_bound_per_namespace_only() -> None:
+    writers = [b for b in _kinds("RoleBinding") if b["roleRef"]["name"] == WRITER]
+    assert writers and all(b["roleRef"]["kind"] == "ClusterRole" for b in writers)
+    assert all(b["metadata"].get("namespace") for b in writers)
+    assert all(b["subjects"] == [SERVICE_ACCOUNT] for b in writers)
+
+
+def test_every_example_namespace_is_opted_in() -> None:
+    """Each namespace holding an ElasticAutoscaler of deploy/examples has a writer binding."""
+    examples = ROOT / "deploy" / "examples"
+    used = {d["metadata"].get("namespace", "default") for p in examples.rglob("*.yaml")
+            for d in _load_all(p) if d.get("kind") == "ElasticAutoscaler"}
+    bound = {b["metadata"]["namespace"] for b in _kinds("RoleBinding")
+             if b["roleRef"]["name"] == WRITER}
+    assert used and used <= bound
+
+
+def test_what_rbac_cannot_express_is_said() -> None:
+    text = (EDGE / "clusterrole-writer.yaml").read_text(encoding="utf-8")
+    assert "What RBAC cannot express" in text and "NodeLocalSpecs" in text
 
 
 def test_rbac_grants_nothing_else() -> None:
@@ -482,19 +519,22 @@ def test_rbac_never_deletes() -> None:
         assert not verbs & {"delete", "deletecollection", "escalate", "bind", "impersonate"}
 
 
-def test_one_role_of_each_kind() -> None:
-    assert [r["metadata"]["name"] for r in _kinds("ClusterRole")] == ["edge-autoscaler-agent"]
-    assert [r["metadata"]["name"] for r in _kinds("Role")] == ["edge-autoscaler-agent-leases"]
+def test_the_roles() -> None:
+    assert sorted(r["metadata"]["name"] for r in _kinds("ClusterRole")) == [READ, WRITER]
+    assert [r["metadata"]["name"] for r in _kinds("Role")] == [LEASES]
 
 
-@pytest.mark.parametrize("kind", ["ClusterRoleBinding", "RoleBinding"])
-def test_bindings_bind_the_agent_service_account(kind: str) -> None:
-    (binding,) = _kinds(kind)
-    (role,) = _kinds(kind.removesuffix("Binding"))
+@pytest.mark.parametrize(("kind", "role_kind", "role"), [
+    pytest.param("ClusterRoleBinding", "ClusterRole", READ, id="read-cluster-wide"),
+    pytest.param("RoleBinding", "Role", LEASES, id="leases"),
+])
+def test_bindings_bind_the_agent_service_account(kind: str, role_kind: str, role: str) -> None:
+    (binding,) = [b for b in _kinds(kind) if b["roleRef"]["name"] == role]
+    (target,) = [r for r in _kinds(role_kind) if r["metadata"]["name"] == role]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
-                                  "kind": role["kind"], "name": role["metadata"]["name"]}
+                                  "kind": role_kind, "name": role}
     assert binding["subjects"] == [SERVICE_ACCOUNT]
-    assert binding["metadata"].get("namespace") == role["metadata"].get("namespace")
+    assert binding["metadata"].get("namespace") == target["metadata"].get("namespace")
 
 
 def test_names_do_not_collide_with_the_base() -> None:
