@@ -837,7 +837,7 @@ def test_llamaedge_deployment_is_the_seeds() -> None:
 # The seed's Deployment and Service, as adapted by each LlamaEdge example.
 LLAMAEDGE_EXAMPLES = [
     pytest.param(DEPLOY / "examples" / name, id=name)
-    for name in ("llamaedge", "llamaedge-inflight", "llamaedge-slo")
+    for name in ("llamaedge", "llamaedge-inflight", "llamaedge-slo", "llamaedge-wasm")
 ]
 
 
@@ -953,7 +953,7 @@ def _kustomizations() -> list[Any]:
 def test_every_manifest_directory_has_a_kustomization() -> None:
     dirs = {p.parent.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("kustomization.yaml")}
     assert dirs == {"base", "edge", "examples/llamaedge", "examples/llamaedge-inflight",
-                    "examples/llamaedge-slo", "examples/sedna"}
+                    "examples/llamaedge-slo", "examples/llamaedge-wasm", "examples/sedna"}
 
 
 @pytest.mark.parametrize("path", _kustomizations())
