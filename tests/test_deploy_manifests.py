@@ -809,8 +809,25 @@ def test_dockerfile_copies_paths_that_exist() -> None:
             for source in sources:
                 assert (ROOT / source).exists(), source
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
-    for needed in ("pyproject.toml", "README.md", "algorithms/", "autoscaler/"):
+    for needed in ("pyproject.toml", "README.md", "LICENSE", "algorithms/", "autoscaler/"):
         assert f"!{needed}" in ignore
+
+
+def test_the_image_builds_what_pyproject_declares() -> None:
+    """The build needs the licence files pyproject names; the image gets the proxy extra
+    (the LlamaEdge examples run llm-proxy from it), never the test harness or matplotlib."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    copied = {source for keyword, rest in _dockerfile_instructions() if keyword == "COPY"
+              for source in rest.split()[:-1]}
+    for licence in pyproject["project"]["license-files"]:
+        assert licence in copied or licence.split("/")[0] in copied, licence
+    args = [rest for keyword, rest in _dockerfile_instructions() if keyword == "ARG"]
+    assert args == ["EXTRAS=proxy", "EXTRAS=proxy"]
+    assert set(pyproject["project"]["optional-dependencies"]) >= {"proxy", "replay"}
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+    assert "autoscaler/testing/" in ignore.splitlines()
+    assert "matplotlib" not in (DEPLOY / "Dockerfile").read_text(encoding="utf-8").split(
+        "FROM python:3.11-slim AS runtime")[1]
 
 
 # --- examples -----------------------------------------------------------------------------

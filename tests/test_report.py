@@ -22,12 +22,10 @@ from autoscaler.replay.model import (
     StepChunk,
     Summary,
 )
-from autoscaler.replay.plot import time_unit
+from autoscaler.replay.plot import Downsampler, PlotSink, time_unit
 from autoscaler.replay.report import (
     COLUMNS,
     DecisionLogWriter,
-    Downsampler,
-    PlotSink,
     ProgressBar,
     SummaryCollector,
     Tee,

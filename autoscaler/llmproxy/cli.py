@@ -118,8 +118,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     cannot be bound."""
     import asyncio  # noqa: PLC0415 - see the module doc
 
-    from autoscaler.llmproxy.logscrub import ScrubFilter  # noqa: PLC0415
-    from autoscaler.llmproxy.proxy import serve_until_signalled  # noqa: PLC0415
+    try:  # aiohttp is the `proxy` extra
+        from autoscaler.llmproxy.logscrub import ScrubFilter  # noqa: PLC0415
+        from autoscaler.llmproxy.proxy import serve_until_signalled  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"error: llm-proxy needs aiohttp ({exc.name or exc} is not installed): "
+              "pip install 'edge-autoscaler[proxy]'", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

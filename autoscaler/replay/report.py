@@ -1,15 +1,15 @@
 """Replay outputs, each a ReplaySink the simulator feeds as it runs.
 
 Per-step timeline (CSV/JSON Lines), `kubectl get hpa -w`-style decision log, summary table,
-PNG plot and a progress bar live in their own modules; this one gathers them and adds `Tee`
-to feed several at once. The closing sentences are autoscaler.replay.story (pure, from the
+PNG plot and a progress bar live in their own modules; this one gathers them (not the plot:
+matplotlib is the `replay` extra, imported only when a plot is drawn) and adds `Tee` to feed
+several at once. The closing sentences are autoscaler.replay.story (pure, from the
 summaries).
 """
 
 from __future__ import annotations
 
 from autoscaler.replay.model import DecisionRecord, ReplaySink, StepChunk, Summary
-from autoscaler.replay.plot import Buckets, Downsampler, PlotSink
 from autoscaler.replay.report_decisions import (
     DecisionLogWriter,
     format_age,
@@ -27,10 +27,7 @@ from autoscaler.replay.report_timeline import COLUMNS, TimelineWriter, format_nu
 
 __all__ = [
     "COLUMNS",
-    "Buckets",
     "DecisionLogWriter",
-    "Downsampler",
-    "PlotSink",
     "ProgressBar",
     "SummaryCollector",
     "Tee",

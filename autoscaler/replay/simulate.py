@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from autoscaler.errors import UsageError
 from autoscaler.replay.model import DemandSeries
 from autoscaler.replay.report import (
     DecisionLogWriter,
-    PlotSink,
     ProgressBar,
     SummaryCollector,
     Tee,
@@ -42,6 +42,16 @@ class Outputs:
         return paths
 
 
+def plot_sink(path: Path, unit: str) -> Any:
+    """The PNG sink; matplotlib is the `replay` extra, so without it: a clear usage error."""
+    try:
+        from autoscaler.replay.plot import PlotSink  # noqa: PLC0415 - matplotlib is optional
+    except ImportError as exc:
+        raise UsageError(f"replay.png needs matplotlib ({exc.name or exc} is not installed): "
+                         "pip install 'edge-autoscaler[replay]', or pass --no-plot") from None
+    return PlotSink(path, unit=unit)
+
+
 def simulate(scenario: Scenario, settings: SimulationSettings, outputs: Outputs,
              out: TextIO) -> list[Path]:
     """Replay every policy, print the summary table on `out`; return the files written."""
@@ -54,7 +64,7 @@ def simulate(scenario: Scenario, settings: SimulationSettings, outputs: Outputs,
             log, "hpa", scenario.reference, first.min_replicas or 1 if first else 1,
             first.max_replicas if first else 1, every_sync=outputs.every_sync)]
         if outputs.plot:
-            sinks.append(PlotSink(outputs.out_dir / "replay.png", unit=unit))
+            sinks.append(plot_sink(outputs.out_dir / "replay.png", unit))
         if outputs.timeline is not None:
             sinks.append(TimelineWriter(outputs.timeline, outputs.timeline_format))
         sinks.append(ProgressBar(workload.duration_seconds, enabled=outputs.progress))
