@@ -108,8 +108,30 @@ def _milli_of(value: Fraction) -> int:
     return -low if scaled < 0 else low
 
 
+# The spellings a cluster actually sends (metrics-server's "12345n" and "1234Ki", requests
+# like "250m", "2", "128Mi"): digits and at most one plain suffix. Whole numbers of a unit
+# of 1 milli or more are exact integers, so their milli-value needs no Fraction.
+_COMMON_RE = re.compile(r"([0-9]{1,18})(n|u|m|k|M|G|Ki|Mi|Gi|)", re.ASCII)
+# Milli per unit of each suffix, as a (numerator, divisor) pair of integers.
+_COMMON_MILLI = {"n": (1, 10**6), "u": (1, 10**3), "m": (1, 1), "": (1000, 1),
+                 "k": (10**6, 1), "M": (10**9, 1), "G": (10**12, 1),
+                 "Ki": (1024 * 1000, 1), "Mi": (1024**2 * 1000, 1), "Gi": (1024**3 * 1000, 1)}
+
+
 def milli_value(text: str) -> int:
-    """`resource.MustParse(text).MilliValue()` for a well-formed string."""
+    """`resource.MustParse(text).MilliValue()` for a well-formed string.
+
+    Common spellings take an integer path (~10x faster; tests/test_quantity.py checks it
+    equals the exact one): "12345n" is 12345 / 10**6 milli rounded up, 1; "250m" is 250;
+    "128Mi" is 128 * 1024**2 * 1000. Anything near the int64 edges, signed, fractional or
+    exponent-form takes the exact path.
+    """
+    match = _COMMON_RE.fullmatch(text) if isinstance(text, str) else None
+    if match is not None:
+        per_unit, divisor = _COMMON_MILLI[match[2]]
+        milli = -(-int(match[1]) * per_unit // divisor)  # ceil: ParseQuantity rounds up
+        if milli <= MAX_INT64 // 1000:  # the amount is far below the int64 cap in units
+            return milli
     return parse_quantity(text).milli
 
 

@@ -94,3 +94,32 @@ def test_decimal_strings_round_up_to_whole_milli(whole: int, thousandths: int) -
     text = f"{whole}.{thousandths:03d}5m"
     assert milli_value(text) == whole + 1
     assert milli_value(f"-{text}") == -(whole + 1)
+
+
+# --- the integer fast path of milli_value ------------------------------------------------
+
+_SUFFIXES = ["n", "u", "m", "", "k", "M", "G", "Ki", "Mi", "Gi"]
+
+
+@given(digits=st.integers(min_value=0, max_value=10**18 - 1), suffix=st.sampled_from(_SUFFIXES))
+def test_milli_value_fast_path_equals_the_exact_parse(digits: int, suffix: str) -> None:
+    text = f"{digits}{suffix}"
+    assert milli_value(text) == parse_quantity(text).milli
+
+
+@pytest.mark.parametrize("text, milli", [
+    pytest.param("12345n", 1, id="nanos-round-up"),
+    pytest.param("1000000n", 1, id="nanos-exact"),
+    pytest.param("1000001n", 2, id="nanos-just-over"),
+    pytest.param("1u", 1, id="micro-rounds-up"),
+    pytest.param("250m", 250, id="milli"),
+    pytest.param("2", 2000, id="cores"),
+    pytest.param("128Mi", 128 * 1024**2 * 1000, id="binary"),
+    pytest.param("9223372036854775807", parse_quantity("9223372036854775807").milli,
+                 id="int64-edge-takes-the-exact-path"),
+    pytest.param("999999999999999999G", parse_quantity("999999999999999999G").milli,
+                 id="capped-amount-exact-path"),
+    pytest.param("0", 0, id="zero"),
+])
+def test_milli_value_table(text: str, milli: int) -> None:
+    assert milli_value(text) == milli
