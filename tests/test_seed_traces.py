@@ -56,6 +56,10 @@ Per transition (the bare formula is `ceil(current * value / target)`):
   maxReplicas bound (2) reproduces it: ScalingLimited TooManyReplicas for every hidden
   state. With integer milli-CPU a single counted pod (request 50m) can show only even
   percents, so 535% and 769% prove both edge pods were counted.
+
+`autoscaler replay --format kubectl-watch` runs a coarser form of this search behind the CLI
+(`autoscaler.replay.explain_watch`: no pod listing, 1000m requests); the last section checks
+that it lands on the states found here.
 """
 
 from __future__ import annotations
@@ -105,6 +109,9 @@ from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.spec_codec import parse_spec
 from algorithms.state import ControllerState
 from algorithms.status import HPAStatus
+from autoscaler.replay.explain_watch import Explanation
+from autoscaler.replay.open_loop import compare, explain_comparisons
+from autoscaler.replay.traces import read_kubectl_watch
 
 T0 = 1_700_000_000.0  # the HPAs' creationTimestamp: a fixed instant, never the wall clock
 SYNC_PERIOD_SECONDS = 15
@@ -843,3 +850,38 @@ def test_the_search_is_sensitive_to_the_trace() -> None:
     """Guard against a vacuous search: a made-up outcome for the first cloud row (6, the bare
     formula's answer) is reproduced by no hidden state at all."""
     assert not any(t.decision.desired_replicas == 6 for t in trials(CLOUD, 0))
+
+
+# ------------------------------------------ the CLI's search (autoscaler.replay.explain_watch)
+
+
+@cache
+def _explained_by_the_cli_search() -> dict[tuple[str, int], Explanation]:
+    """`autoscaler replay --format kubectl-watch` on the watch rows, each HPA's last row
+    followed by one recording what the pod listing shows happened next."""
+    extra = []
+    for worker in WORKERS:
+        last = hpa_rows(worker)[-1]
+        extra.append(f"{last.name} {last.reference_kind}/{last.reference_name} "
+                     f"{last.current_utilization_percent}%/{last.target_utilization_percent}% "
+                     f"{last.min_replicas} {last.max_replicas} "
+                     f"{observed_next_replicas(worker, len(hpa_rows(worker)) - 1)} "
+                     f"{last.age_seconds + SYNC_PERIOD_SECONDS}s\n")
+    trace = read_kubectl_watch(HPA_WATCH_TEXT + "".join(extra))
+    return {(e.transition.row.name, int(e.transition.row.age_seconds)): e
+            for e in explain_comparisons(compare(trace))}
+
+
+@pytest.mark.parametrize(("worker", "index"), [
+    pytest.param(w, i, id=transition_id(w, i)) for w, i in TRANSITIONS])
+def test_the_cli_search_agrees_with_this_search(worker: str, index: int) -> None:
+    """The CLI's search is coarser (1000m requests, no pod listing, sync at the row's age)
+    but must land on this search's consistent states: its smallest hidden state is the one
+    here with the most pods counted, and needs no window from before the trace."""
+    row = hpa_rows(worker)[index]
+    explanation = _explained_by_the_cli_search()[(row.name, row.age_seconds)]
+    assert explanation.explained
+    counted_here = {t.hidden.count("counted") for t in consistent_trials(worker, index)}
+    counted_there = {row.replicas - c.hidden.uncounted for c in explanation.found}
+    assert counted_there == {max(counted_here)}
+    assert all(c.hidden.window is None for c in explanation.found)

@@ -3,29 +3,42 @@ REPLICAS) to `decide()` and compare its answer with the replicas recorded next.
 
 The recorded utilization is what the controller computed, so every pod is modelled as ready
 with that exact utilization (1000m request, usage = percent x 10m). Hidden state the watch
-output does not show (unready pods, missing metrics) cannot be recovered here; a difference
-therefore means "the spec, fed these readings alone, would have done otherwise".
+output does not show (unready pods, missing metrics, what the stabilization window held) is
+not guessed here: a difference means "the spec, fed these readings alone, would have done
+otherwise". `autoscaler.replay.explain_watch` then searches the smallest hidden state under
+which `decide` reproduces each differing transition; the formatter prints both, and
+`open_loop_summary` gives the same as JSON.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from algorithms.decide import decide
-from algorithms.observation import (
-    Observation,
-    PodResourceUsage,
-    ResourceMetricsData,
-    ScaleObservation,
-)
+from algorithms.observation import Observation
 from algorithms.plan import NotAttempted, Written, settle
-from algorithms.pods import ContainerInfo, PodInfo
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState
+from autoscaler.replay.explain_watch import (
+    BUDGET_WORDS,
+    MAX_CANDIDATES,
+    MAX_POD_EVALUATIONS,
+    MAX_TRACE_CANDIDATES,
+    REQUEST_MILLI,
+    Explanation,
+    Transition,
+    explain,
+    header,
+    observation,
+)
 from autoscaler.replay.model import HpaWatchRow, HpaWatchTrace
 from autoscaler.replay.run import spec_from_object
 
-REQUEST_MILLI = 1000
+__all__ = ["REQUEST_MILLI", "Comparison", "compare", "explain_comparisons",
+           "format_comparisons", "open_loop_summary", "spec_for_row", "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,8 @@ class Comparison:
     ours: int
     recorded_next: int | None  # None for the last row of an HPA
     reason: str
+    spec: HorizontalPodAutoscalerSpec | None = None  # the one it was replayed with
+    state_before: ControllerState | None = None  # the readings alone's state before it
 
     @property
     def differs(self) -> bool:
@@ -51,15 +66,7 @@ def spec_for_row(row: HpaWatchRow) -> HorizontalPodAutoscalerSpec:
 
 
 def _observation(row: HpaWatchRow, now: float) -> Observation:
-    pods = tuple(PodInfo(name=f"{row.name}-{i}", start_time=now - 3600,
-                         ready_transition_time=now - 3590, labels={"hpa": row.name},
-                         containers=(ContainerInfo("c", {"cpu": REQUEST_MILLI}),))
-                 for i in range(row.replicas))
-    usage = {} if row.current_percent is None else {
-        p.name: PodResourceUsage(now - 1, 15.0, {"c": {"cpu": row.current_percent * 10}})
-        for p in pods}
-    return Observation(scale=ScaleObservation(row.replicas, row.replicas, f"hpa={row.name}"),
-                       pods=pods, metrics=(ResourceMetricsData(usage),))
+    return observation(row, now)
 
 
 def compare(trace: HpaWatchTrace, spec: HorizontalPodAutoscalerSpec | None = None
@@ -72,6 +79,7 @@ def compare(trace: HpaWatchTrace, spec: HorizontalPodAutoscalerSpec | None = Non
         state = ControllerState()
         for index, row in enumerate(rows):
             chosen = spec or spec_for_row(row)
+            before = state
             plan = decide(chosen, _observation(row, row.age_seconds), state, row.age_seconds)
             state = settle(plan, Written() if plan.rescale else NotAttempted(), row.age_seconds)
             ours = plan.target_replicas
@@ -79,11 +87,23 @@ def compare(trace: HpaWatchTrace, spec: HorizontalPodAutoscalerSpec | None = Non
             reason = plan.reason if plan.rescale else "; ".join(
                 reasons.get(t, "") for t in ("AbleToScale", "ScalingLimited") if t in reasons)
             following = rows[index + 1].replicas if index + 1 < len(rows) else None
-            out.append(Comparison(row, ours, following, reason))
+            out.append(Comparison(row, ours, following, reason, chosen, before))
     return out
 
 
-def format_comparisons(comparisons: list[Comparison]) -> str:
+def explain_comparisons(comparisons: list[Comparison]) -> list[Explanation]:
+    """The hidden-state search (`autoscaler.replay.explain_watch`) for every recorded
+    transition, in order; only the differing ones carry a sentence."""
+    return explain([Transition(c.row, c.spec or spec_for_row(c.row), c.recorded_next, c.ours,
+                               c.differs, c.state_before) for c in comparisons])
+
+
+def _differing(explanations: list[Explanation]) -> list[Explanation]:
+    return [e for e in explanations if e.transition.differs]
+
+
+def format_comparisons(comparisons: list[Comparison],
+                       explanations: list[Explanation] | None = None) -> str:
     lines = ["NAME  TARGETS  REPLICAS  AGE  RECORDED-NEXT  OURS  VERDICT  REASON"]
     for c in comparisons:
         current = "<unknown>" if c.row.current_percent is None else f"{c.row.current_percent}%"
@@ -94,4 +114,49 @@ def format_comparisons(comparisons: list[Comparison]) -> str:
     differing = sum(1 for c in comparisons if c.differs)
     lines.append(f"{differing} of {sum(1 for c in comparisons if c.recorded_next is not None)}"
                  " recorded transitions differ from the spec fed the recorded readings alone")
+    if not differing:
+        return "\n".join(lines)
+    told = _differing(explain_comparisons(comparisons) if explanations is None
+                      else explanations)
+    lines.append(header())
+    searched = [e for e in told if e.searched]
+    lines.extend(f"- {e.sentence}" for e in searched)
+    if len(searched) < len(told):
+        lines.append(f"- {len(told) - len(searched)} more differing transitions not searched: "
+                     f"{BUDGET_WORDS}")
+    explained = sum(1 for e in searched if e.explained)
+    lines.append(f"{explained} of {differing} differing transitions explained by hidden state")
     return "\n".join(lines)
+
+
+def open_loop_summary(comparisons: list[Comparison],
+                      explanations: list[Explanation] | None = None,
+                      source: str = "") -> dict[str, Any]:
+    """The open-loop result as JSON (what a `summary.json` of this mode holds): the rows as
+    printed, the counts, and per differing transition the same sentence as printed with the
+    hidden states behind it."""
+    told = _differing(explain_comparisons(comparisons) if explanations is None
+                      else explanations)
+    return {
+        "mode": "open-loop", "source": source,
+        "rows": [{"hpa": c.row.name, "age_seconds": c.row.age_seconds,
+                  "current_percent": c.row.current_percent,
+                  "target_percent": c.row.target_percent, "replicas": c.row.replicas,
+                  "recorded_next": c.recorded_next, "readings_alone": c.ours,
+                  "differs": c.differs, "reason": c.reason} for c in comparisons],
+        "transitions": sum(1 for c in comparisons if c.recorded_next is not None),
+        "differing": sum(1 for c in comparisons if c.differs),
+        "explained": sum(1 for e in told if e.explained),
+        "search": {"candidates_per_transition": MAX_CANDIDATES,
+                   "candidates_per_trace": MAX_TRACE_CANDIDATES,
+                   "pods_evaluated_per_trace": MAX_POD_EVALUATIONS},
+        "explanations": [e.json() for e in told],
+    }
+
+
+def write_summary(path: Path, comparisons: list[Comparison],
+                  explanations: list[Explanation] | None = None, source: str = "") -> Path:
+    """`open_loop_summary` written as JSON to `path` (e.g. `<out-dir>/summary.json`)."""
+    summary = open_loop_summary(comparisons, explanations, source)
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return path
