@@ -115,11 +115,19 @@ def test_llm_replay_states_routing_and_request_metrics(
         assert summaries["oracle"]["requests"]["attainment"] == 50 / 60
 
 
-def test_kubectl_watch_trace_is_replayed_open_loop(capsys: pytest.CaptureFixture[str]) -> None:
+def test_kubectl_watch_trace_is_replayed_open_loop(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
     seed = Path(__file__).resolve().parent / "data" / "seed" / \
         "elastic-inference-design.txt"
-    assert main(["replay", "--trace", str(seed), "--format", "kubectl-watch"]) == 0
+    assert main(["replay", "--trace", str(seed), "--format", "kubectl-watch",
+                 "--out-dir", str(tmp_path)]) == 0
     text = capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["mode"] == "open-loop" and summary["differing"] == 3
+    assert summary["explained"] == 3 and len(summary["explanations"]) == 3
+    for explanation in summary["explanations"]:
+        assert explanation["sentence"] in text  # the same words printed and written
+    assert f"wrote {tmp_path / 'summary.json'}" in text
     # Fed the readings alone (every pod ready), 37%/20% at 3 replicas asks for 5 (6 capped
     # at max 5): the recorded 4 needed unready pods the watch output does not show.
     assert "37%/20%  3  92s  4  5  DIFFERS" in text

@@ -200,9 +200,9 @@ CASES = [
     # flags that do not apply to the mode
     pytest.param(["--policy", "@hpa.yaml"], 2, "--policy does not apply to a scenario",
                  id="policy-without-trace"),
-    pytest.param(["--trace", "@watch.txt", "--format", "kubectl-watch", "--out-dir", "x"], 2,
-                 "--out-dir does not apply to a kubectl-watch trace",
-                 id="out-dir-with-kubectl-watch"),
+    pytest.param(["--trace", "@watch.txt", "--format", "kubectl-watch", "--timeline", "x"], 2,
+                 "--timeline does not apply to a kubectl-watch trace",
+                 id="timeline-with-kubectl-watch"),
     pytest.param(["--scenario", "sedna-cloud", "--concurrency", "2"], 2,
                  "--concurrency does not apply to a demand series", id="llm-flag-on-demand"),
     pytest.param(["--start", "0"], 2, "--start does not apply without --prometheus URL",

@@ -275,8 +275,8 @@ WATCH = "h Deployment/d 40%/50% 1 5 2 92s\nh Deployment/d 90%/50% 1 5 2 107s\n"
 
 
 @pytest.mark.parametrize(("options", "status", "fragment"), [
-    pytest.param({"out_dir": Path("x")}, 2, "--out-dir does not apply to a kubectl-watch",
-                 id="open-loop-out-dir"),
+    pytest.param({"timeline": Path("x")}, 2, "--timeline does not apply to a kubectl-watch",
+                 id="open-loop-timeline"),
     pytest.param({"model": ModelOverrides(concurrency=2)}, 2, "--concurrency does not apply",
                  id="open-loop-model-flag"),
     pytest.param({"policies": ("fixed:3",)}, 2, "at most one --policy, an HPA file",
@@ -286,7 +286,8 @@ WATCH = "h Deployment/d 40%/50% 1 5 2 92s\nh Deployment/d 90%/50% 1 5 2 107s\n"
 def test_open_loop_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         options: dict[str, object], status: int, fragment: str) -> None:
     trace = write(tmp_path, "w.txt", WATCH)
-    code = run_replay(ReplayOptions(trace=trace, fmt="kubectl-watch", **options))  # type: ignore[arg-type]
+    code = run_replay(ReplayOptions(trace=trace, fmt="kubectl-watch", out_dir=tmp_path / "out",
+                                    **options))  # type: ignore[arg-type]
     err = capsys.readouterr().err
     assert code == status
     assert fragment in err

@@ -20,7 +20,12 @@ from autoscaler.replay.from_prometheus import RangeRequest, fetch_range
 from autoscaler.replay.limits import DEFAULT_LIMITS, TraceLimits
 from autoscaler.replay.model import HpaWatchTrace, Workload
 from autoscaler.replay.modes import OutputFlags, check_model, check_open_loop
-from autoscaler.replay.open_loop import compare, format_comparisons
+from autoscaler.replay.open_loop import (
+    compare,
+    explain_comparisons,
+    format_comparisons,
+    write_summary,
+)
 from autoscaler.replay.report_summary import summaries_from_json
 from autoscaler.replay.run import Policy, PolicyError, parse_policy
 from autoscaler.replay.scenarios import SCENARIOS, Scenario
@@ -114,7 +119,12 @@ def _replay(options: ReplayOptions, out: TextIO) -> int:
     if isinstance(workload, HpaWatchTrace):
         check_open_loop(options.outputs(), options.model, options.policies)
         spec = next((p.spec for p in policies if p.spec is not None), None)
-        print(format_comparisons(compare(workload, spec)), file=out)
+        comparisons = compare(workload, spec)
+        explanations = explain_comparisons(comparisons)
+        print(format_comparisons(comparisons, explanations), file=out)
+        written = write_summary(_out_dir(options) / "summary.json", comparisons, explanations,
+                                str(trace))
+        print(f"wrote {written}", file=out)
         return 0
     reference = next((f"{p.spec.scale_target_ref.kind}/{p.spec.scale_target_ref.name}"
                       for p in policies if p.spec is not None), "Deployment/replay")

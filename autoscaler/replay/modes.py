@@ -74,9 +74,9 @@ class OutputFlags:
 def check_open_loop(outputs: OutputFlags, model: ModelOverrides, policies: Sequence[str]
                     ) -> None:
     """A kubectl-watch trace is compared, not simulated: outputs and model flags are moot."""
-    refuse(outputs.given() + model_flags(model),
-           "to a kubectl-watch trace (it is compared open-loop and printed; nothing is "
-           "simulated or written): drop them")
+    refuse([f for f in outputs.given() if f != "--out-dir"] + model_flags(model),
+           "to a kubectl-watch trace (it is compared open-loop, printed and written to "
+           "--out-dir as summary.json; nothing is simulated): drop them")
     simulated = ("oracle<=", "fixed:")
     if len(policies) > 1 or any(p == "oracle" or p.startswith(simulated) for p in policies):
         raise UsageError("a kubectl-watch trace takes at most one --policy, an HPA file (the "
