@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
+
+import shtab
 
 from autoscaler import conformance
 from autoscaler.errors import AutoscalerError, UsageError
@@ -19,6 +22,18 @@ if TYPE_CHECKING:
 
 # Each command imports what it needs when it runs: the daemon must not pay for matplotlib
 # at start-up, nor the replay for the Kubernetes client.
+
+DISTRIBUTION = "edge-autoscaler"
+SHELLS = ("bash", "zsh")  # shtab's tcsh script completes subcommands only
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def version() -> str:
+    """The installed distribution's version (its metadata, as pip installed it)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -34,31 +49,76 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autoscaler", description=__doc__,
         epilog="Exit status: 0 done, 1 runtime failure, 2 usage error. --debug (anywhere) "
                "shows the traceback of an unexpected failure.")
+    parser.add_argument("--version", action="version", version=f"autoscaler {version()}",
+                        help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=OneLineErrorParser)
     conf = sub.add_parser("conformance", help="run upstream-derived HPA conformance case files")
-    conf.add_argument("files", nargs="+", help="case files (JSON, see FORMAT.md)")
+    _complete(conf.add_argument("files", nargs="+", help="case files (JSON, see FORMAT.md)"),
+              shtab.FILE)
     sub.add_parser("demo", help="replay the default scenario (the seed's LlamaEdge HPA under "
                                 "a real LLM trace) in-process, no cluster needed")
     _replay_parser(sub.add_parser(
         "replay", help="what would these HPA specs have done to this workload?"))
     _run_parser(sub.add_parser("run", help="the in-cluster daemon"))
-    get = sub.add_parser("get", help="the HPA-like table of the autoscalers this daemon "
-                                     "would manage")
-    _connection_args(get)
-    get.add_argument("--spec-dir", type=Path)
-    get.add_argument("--no-crd", action="store_true")
-    get.add_argument("--sedna", action="store_true")
+    _get_parser(sub.add_parser("get", help="the HPA-like table of the autoscalers this "
+                                           "daemon would manage (-o wide|json|yaml, --watch)"))
     _edge_parser(sub.add_parser("edge", help="the edge agent (DaemonSet on KubeEdge nodes)"))
     llm_proxy_arguments(sub.add_parser(
         "llm-proxy", help="metering reverse proxy (sidecar) for an OpenAI-compatible LLM "
                           "server: requests in flight/waiting, tokens, TTFT on /metrics"))
+    completion = sub.add_parser(
+        "completion", help="print the shell completion script",
+        description="Print the completion script of SHELL on stdout.",
+        epilog='bash: eval "$(autoscaler completion bash)" in ~/.bashrc; zsh: autoscaler '
+               "completion zsh > a directory of $fpath, named _autoscaler")
+    completion.add_argument("shell", choices=SHELLS, help="the shell: %(choices)s")
     return parser
 
 
+def _complete(action: argparse.Action, what: Mapping[str, object]) -> None:
+    """Tell shtab what completes this option's value (files, directories)."""
+    action.complete = what  # type: ignore[attr-defined]
+
+
+def _sources_args(p: argparse.ArgumentParser) -> None:
+    _complete(p.add_argument("--spec-dir", type=Path,
+                             help="also the HPA YAML files of this directory (e.g. a "
+                                  "ConfigMap)"), shtab.DIRECTORY)
+    p.add_argument("--no-crd", action="store_true", help="do not read ElasticAutoscalers")
+    p.add_argument("--sedna", action="store_true",
+                   help="also Sedna JointInferenceService edgeWorker.hpa / cloudWorker.hpa")
+
+
+def _log_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto",
+                   help="log lines on stderr: JSON, or console colours; auto: console on a "
+                        "terminal, else JSON (default auto)")
+    p.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS, default="info",
+                   help="least severe level logged: %(choices)s (default info; a decision "
+                        "logs at info when it changes, at debug when it repeats)")
+
+
+def _get_parser(p: argparse.ArgumentParser) -> None:
+    _connection_args(p)
+    _sources_args(p)
+    p.add_argument("-o", "--output", choices=["wide", "json", "yaml"],
+                   help="wide: more columns (desired replicas, last scale, limiting stage, "
+                        "conditions); json/yaml: a list of objects with the wide table's "
+                        "fields plus errors, origin and conditions (default: the table)")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="after the view, print a line per autoscaler each time it changes "
+                        "(json: an object per line; yaml: a document each) until Ctrl-C")
+    p.add_argument("--watch-interval", type=_seconds(0.01, 3600), metavar="SECONDS",
+                   help="with --watch: seconds between two reads (default 2)")
+    p.add_argument("--watch-count", type=_count(1, 1_000_000), metavar="N",
+                   help="with --watch: exit after N change lines (scripts, tests)")
+
+
 def _connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then "
-                                        "$KUBECONFIG / ~/.kube/config)")
+    _complete(p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then "
+                                                  "$KUBECONFIG / ~/.kube/config)"),
+              shtab.FILE)
     p.add_argument("--context", help="kubeconfig context")
     p.add_argument("--namespace", "-n", action="append", default=[],
                    help="only these namespaces (repeatable; default all)")
@@ -67,37 +127,48 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
 def _edge_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metaserver", help="the node's MetaServer, e.g. http://127.0.0.1:10550 "
                                         "(default: kubeconfig / in-cluster)")
-    p.add_argument("--kubeconfig")
-    p.add_argument("--node-name", default=os.environ.get("NODE_NAME", ""))
-    p.add_argument("--namespace", "-n", action="append", default=[])
-    p.add_argument("--spec-dir", type=Path)
-    p.add_argument("--no-crd", action="store_true")
-    p.add_argument("--sedna", action="store_true")
-    p.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"))
+    _complete(p.add_argument("--kubeconfig", help="kubeconfig file when there is no "
+                                                  "--metaserver (default: in-cluster, then "
+                                                  "$KUBECONFIG / ~/.kube/config)"),
+              shtab.FILE)
+    p.add_argument("--node-name", default=os.environ.get("NODE_NAME", ""),
+                   help="this node: only its pods count (required; default $NODE_NAME)")
+    p.add_argument("--namespace", "-n", action="append", default=[],
+                   help="only these namespaces (repeatable; default all)")
+    _sources_args(p)
+    _complete(p.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"),
+                             help="where the node's cgroups are mounted, read for pod CPU "
+                                  "(default /sys/fs/cgroup)"), shtab.DIRECTORY)
     p.add_argument("--stats-url", default="",
                    help="read pod CPU from the kubelet/edged Summary API at this URL instead "
                         "of the cgroups")
-    p.add_argument("--journal", type=Path, default=Path("/var/lib/edge-autoscaler/journal"))
+    _complete(p.add_argument("--journal", type=Path,
+                             default=Path("/var/lib/edge-autoscaler/journal"),
+                             help="the offline journal of scale writes refused while the "
+                                  "cloud is unreachable (default "
+                                  "/var/lib/edge-autoscaler/journal)"), shtab.FILE)
     p.add_argument("--lease-namespace",
-                   default=os.environ.get("POD_NAMESPACE", "edge-autoscaler"))
+                   default=os.environ.get("POD_NAMESPACE", "edge-autoscaler"),
+                   help="namespace of the writer and state Leases (default $POD_NAMESPACE, "
+                        "else edge-autoscaler)")
     p.add_argument("--identity", default="", help="Lease holder identity (default: node name)")
     p.add_argument("--sync-period", type=_seconds(1, 3600), default=15.0,
                    help="seconds between passes (default 15)")
-    p.add_argument("--metrics-addr")
-    p.add_argument("--once", action="store_true")
-    p.add_argument("--now", type=float)
-    p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    p.add_argument("--metrics-addr", help="serve /metrics, /healthz, /readyz, e.g. :8080")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--now", type=float,
+                   help="with --once: evaluate the pass as of this Unix time")
+    _log_args(p)
 
 
 def _run_parser(p: argparse.ArgumentParser) -> None:
     _connection_args(p)
-    p.add_argument("--spec-dir", type=Path,
-                   help="also manage the HPA YAML files of this directory (e.g. a ConfigMap)")
-    p.add_argument("--no-crd", action="store_true", help="do not watch ElasticAutoscalers")
-    p.add_argument("--sedna", action="store_true",
-                   help="honor Sedna JointInferenceService edgeWorker.hpa / cloudWorker.hpa")
+    _sources_args(p)
     p.add_argument("--dry-run", action="store_true",
-                   help="compute and print every decision; never write to the cluster")
+                   help="compute the decisions and print them as a table (a line when an "
+                        "autoscaler's decision changes); never write to the cluster")
+    p.add_argument("--every-sync", action="store_true",
+                   help="with --dry-run: print every decision of every pass, changed or not")
     p.add_argument("--sync-period", type=_seconds(1, 3600), default=15.0,
                    help="seconds between passes of an autoscaler (default 15)")
     p.add_argument("--workers", type=_count(1, 256), default=4,
@@ -107,16 +178,19 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--now", type=float,
                    help="with --once: evaluate the pass as of this Unix time (reproduce a "
                         "decision, or test without waiting for real windows)")
-    p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
-    p.add_argument("--clock-file", type=Path,
-                   help="read the time from this file (Unix seconds) instead of the system "
-                        "clock; after each pass FILE.done gets that time (end-to-end tests)")
+    _log_args(p)
+    _complete(p.add_argument("--clock-file", type=Path,
+                             help="read the time from this file (Unix seconds) instead of the "
+                                  "system clock; after each pass FILE.done gets that time "
+                                  "(end-to-end tests)"), shtab.FILE)
     p.add_argument("--request-timeout", type=_seconds(0.1, 300), default=10.0,
                    help="timeout of one API or Prometheus call, seconds (default 10)")
     p.add_argument("--prometheus-url", help="Prometheus for Pods/Object/External metrics "
                                             "and as the fallback for CPU/memory")
-    p.add_argument("--prometheus-token-file", type=Path, help="bearer token file")
-    p.add_argument("--prometheus-ca-file", type=Path, help="CA bundle to verify TLS with")
+    _complete(p.add_argument("--prometheus-token-file", type=Path, help="bearer token file"),
+              shtab.FILE)
+    _complete(p.add_argument("--prometheus-ca-file", type=Path,
+                             help="CA bundle to verify TLS with"), shtab.FILE)
     p.add_argument("--prometheus-insecure-skip-tls-verify", action="store_true",
                    help="do not verify Prometheus' certificate (not recommended)")
     p.add_argument("--prometheus-rate-window", type=_seconds(1, 3600), default=60.0,
@@ -159,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "completion":
+        sys.stdout.write(shtab.complete(parser, shell=args.shell))
+        return 0
     if args.command == "conformance":
         return conformance.main(args.files, sys.stdout)
     if args.command in ("demo", "replay"):
@@ -184,14 +262,26 @@ def _run(argv: list[str] | None) -> int:
             lease_namespace=args.lease_namespace,
             identity=args.identity, sync_period_seconds=args.sync_period,
             metrics_addr=args.metrics_addr, once=args.once, now=args.now,
-            log_format=args.log_format)))
+            log_format=args.log_format, log_level=args.log_level)))
     if args.command == "llm-proxy":
         from autoscaler.llmproxy.cli import run_from_args  # noqa: PLC0415 - aiohttp is heavy
         return run_from_args(args)
     if args.command == "get":
-        from autoscaler.daemon.table import print_table  # noqa: PLC0415
-        return print_table(_daemon_options(args, with_loop=False), sys.stdout)
+        return _get(args)
     return 2
+
+
+def _get(args: argparse.Namespace) -> int:
+    """`get`, once or --watch: SIGINT / SIGTERM end a watch with status 0."""
+    for flag, name in (("watch_interval", "--watch-interval"), ("watch_count", "--watch-count")):
+        if getattr(args, flag) is not None and not args.watch:
+            raise UsageError(f"{name} needs --watch")
+    from autoscaler.daemon.table import GetOptions, print_table  # noqa: PLC0415
+    from autoscaler.runtime.process import stop_on_signals  # noqa: PLC0415
+    stop = stop_on_signals() if args.watch else None
+    options = GetOptions(output=args.output or "table", watch=args.watch,
+                         interval_seconds=args.watch_interval or 2.0, count=args.watch_count)
+    return print_table(_daemon_options(args, with_loop=False), sys.stdout, options, stop)
 
 
 def _seconds(low: float, high: float) -> Callable[[str], float]:
@@ -227,6 +317,7 @@ def _check_run_flags(args: argparse.Namespace) -> None:
              ("prometheus_insecure_skip_tls_verify", "prometheus_url",
               "--prometheus-insecure-skip-tls-verify", "--prometheus-url"),
              ("identity", "writer_leases", "--identity", "--writer-leases"),
+             ("every_sync", "dry_run", "--every-sync", "--dry-run"),
              ("now", "once", "--now", "--once")]
     for flag, required, flag_name, required_name in needs:
         if getattr(args, flag) and not getattr(args, required):
@@ -254,7 +345,8 @@ def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
     return DaemonOptions(
         **common, dry_run=args.dry_run, sync_period_seconds=args.sync_period,
         workers=args.workers, metrics_addr=args.metrics_addr, once=args.once,
-        log_format=args.log_format, request_timeout_seconds=args.request_timeout,
+        log_format=args.log_format, log_level=args.log_level, every_sync=args.every_sync,
+        request_timeout_seconds=args.request_timeout,
         now=args.now, state_namespace=args.state_namespace,
         prometheus_url=args.prometheus_url, prometheus_token_file=args.prometheus_token_file,
         prometheus_ca_file=args.prometheus_ca_file,

@@ -147,7 +147,11 @@ def test_dry_run_issues_zero_writes(api: FakeApiServer, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert api.writes() == []
     assert replicas(api) == 1
-    assert f"Deployment/{APP}  100%/50%  1  10  1->2  would scale" in proc.stdout
+    header, row = ([cell.strip() for cell in line.split("   ") if cell.strip()]
+                   for line in proc.stdout.splitlines())  # an aligned table, a header first
+    assert header[:2] == ["NAMESPACE", "NAME"]
+    assert row[:7] == [NS, APP, f"Deployment/{APP}", "100%/50%", "1", "10", "1->2"]
+    assert row[7].startswith("would scale: ")
 
 
 def test_conflict_and_server_errors_cause_no_wrong_action(

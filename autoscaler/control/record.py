@@ -26,6 +26,16 @@ ADVISORY_CONDITIONS = ("TrafficSpreading", "SelectorExclusive", "SingleOwner")
 
 # (autoscaler, plan, settled state, dry run) -> None; e.g. the dry-run printer.
 OnDecision = Callable[[ManagedSpec, Plan, ControllerState, bool], None]
+DECISION_CONDITIONS = ("AbleToScale", "ScalingActive", "ScalingLimited")
+
+
+def decision_key(plan: Plan, state: ControllerState) -> tuple[object, ...]:
+    """What makes a decision the same as the autoscaler's previous one: the replicas before
+    and after, whether it scales, and why (the rescale reason, the HPA conditions' reasons).
+    The metric values are not in it: they move every pass while the decision stays."""
+    reasons = tuple((c.type, c.status, c.reason) for c in state.status.conditions
+                    if c.type in DECISION_CONDITIONS)
+    return (plan.current_replicas, plan.target_replicas, plan.rescale, plan.reason, reasons)
 
 
 class EventSink(Protocol):
@@ -75,6 +85,9 @@ class Recorder:
     on_decision: OnDecision | None = None
     # autoscaler key -> other autoscalers on the same workload (set by the loop each pass)
     duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # autoscaler key -> decision_key of its last decision: a decision logs at info when it
+    # differs (or is the first of this process), at debug when it repeats the last one.
+    last_decisions: dict[str, tuple[object, ...]] = field(default_factory=dict)
 
     def event(self, managed: ManagedSpec, event_type: str, reason: str, message: str,
               now: float) -> None:
@@ -95,10 +108,15 @@ class Recorder:
         explanation = explain(plan, outcome_text(outcome), dry_run, sources)
         fields = {"autoscaler": managed.key, "reference": managed.reference,
                   "targets": targets(state.status, spec_targets(spec)), **explanation}
+        key = decision_key(plan, state)
+        changed = self.last_decisions.get(managed.key) != key
+        self.last_decisions[managed.key] = key
         if plan.error or isinstance(outcome, Failed):
             log.warning("decision", **fields)
-        else:
+        elif changed:
             log.info("decision", **fields)
+        else:
+            log.debug("decision", **fields)
         if self.on_decision is not None:
             self.on_decision(managed, plan, state, dry_run)
 

@@ -58,6 +58,8 @@ class DaemonOptions:
     metrics_addr: str | None = None
     once: bool = False
     log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"  # debug | info | warning | error
+    every_sync: bool = False  # dry run: print every decision, not only the changed ones
     request_timeout_seconds: float = 10.0
     now: float | None = None  # only with once: a fixed clock for the single pass
     state_namespace: str = "edge-autoscaler"  # where history Leases of non-CR specs live
@@ -94,7 +96,7 @@ def _cloud_gate(api_client: client.ApiClient, options: DaemonOptions) -> WriterG
 def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
                clock: Clock | None = None) -> int:
     stop = stop_on_signals()
-    configure_logging(options.log_format, sys.stderr)
+    configure_logging(options.log_format, sys.stderr, options.log_level)
     if options.now is not None and not options.once:
         print("error: --now needs --once (a daemon runs on the real clock)", file=sys.stderr)
         return 2
@@ -120,7 +122,8 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
         events = GatedEvents(events, gate, target_of(specs.collect))
     reconciler = Reconciler(
         scale=scale, pods=pods, stores=stores,
-        recorder=Recorder(events, dry_run=options.dry_run, on_decision=dry_run_printer(out)),
+        recorder=Recorder(events, dry_run=options.dry_run,
+                          on_decision=dry_run_printer(out, options.every_sync)),
         dry_run=options.dry_run, prometheus=_prometheus(options),
         sync_period_seconds=options.sync_period_seconds)
 

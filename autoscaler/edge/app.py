@@ -76,6 +76,7 @@ class EdgeOptions:
     once: bool = False
     now: float | None = None
     log_format: str = "auto"
+    log_level: str = "info"  # debug | info | warning | error
     request_timeout_seconds: float = 10.0
 
 
@@ -166,7 +167,7 @@ def _healthy(metrics: LocalCpuMetrics, pods: PodCache, namespace: str, selector:
 
 
 def run_edge(options: EdgeOptions, out: TextIO = sys.stdout) -> int:
-    configure_logging(options.log_format, sys.stderr)
+    configure_logging(options.log_format, sys.stderr, options.log_level)
     if not options.node_name:
         print("error: --node-name is required (the DaemonSet passes $(NODE_NAME))",
               file=sys.stderr)

@@ -91,11 +91,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "from the end of its previous request: idle keep-alive connections "
                         "close too), then this long again for its body; a late head closes "
                         "the connection, a late body gets 408 (default 30)")
-    p.add_argument("--log-level", default="INFO",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                   help="DEBUG logs one line per request (method, path class, status, "
-                        "duration; never headers) and the requests aiohttp could not parse "
-                        "(exception type only)")
+    p.add_argument("--log-level", default="info", type=str.lower,
+                   choices=["debug", "info", "warning", "error"],
+                   help="least severe level logged (default info; any case): debug logs one "
+                        "line per request (method, path class, status, duration; never "
+                        "headers) and the requests aiohttp could not parse (exception type "
+                        "only)")
+    p.add_argument("--log-format", choices=["auto", "json", "console"], default="auto",
+                   help="log lines on stderr, as the daemon's: JSON, or console colours; "
+                        "auto: console on a terminal, else JSON (default auto)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,16 +130,19 @@ def run_from_args(args: argparse.Namespace) -> int:
               "pip install 'edge-autoscaler[proxy]'", file=sys.stderr)
         return 2
 
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # every record printed, whoever logs it
-        handler.addFilter(ScrubFilter())
+    from autoscaler.runtime.logs import scoped_logging  # noqa: PLC0415
+
+    # The daemon's structlog setup; the proxy's, aiohttp's and asyncio's standard-library
+    # records are rendered by the same processors, every one scrubbed first.
     host, port = args.listen
-    try:
-        asyncio.run(serve_until_signalled(config_from(args), host, port))
-    except OSError as exc:  # e.g. the port is taken
-        log.error("llm-proxy cannot listen on %s:%d: %s", host, port, exc)
-        return 1
+    with scoped_logging(args.log_format, sys.stderr, args.log_level):
+        for handler in logging.getLogger().handlers:  # every record printed, whoever logs it
+            handler.addFilter(ScrubFilter())
+        try:
+            asyncio.run(serve_until_signalled(config_from(args), host, port))
+        except OSError as exc:  # e.g. the port is taken
+            log.error("llm-proxy cannot listen on %s:%d: %s", host, port, exc)
+            return 1
     return 0
 
 

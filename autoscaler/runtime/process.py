@@ -3,17 +3,19 @@ caches, the HTTP endpoints and the loop."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
-from typing import Any, Protocol, TextIO
+from typing import Protocol
 
 import structlog
 
 from autoscaler.control.loop import Loop
 from autoscaler.control.server import serve
 from autoscaler.errors import AutoscalerError
+from autoscaler.runtime.logs import configure_logging
+
+__all__ = ["Cache", "configure_logging", "once_failure", "run_loop", "stop_on_signals"]
 
 log = structlog.get_logger("autoscaler.process")
 
@@ -33,18 +35,6 @@ class Cache(Protocol):
     def stop(self) -> None: ...
 
     def wait_synced(self, timeout: float) -> bool: ...
-
-
-def configure_logging(fmt: str, stream: TextIO) -> None:
-    console = fmt == "console" or (fmt == "auto" and stream.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if console \
-        else structlog.processors.JSONRenderer()
-    structlog.configure(
-        processors=[structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(stream), cache_logger_on_first_use=False)
 
 
 def stop_on_signals() -> threading.Event:

@@ -3,6 +3,7 @@ writer gate over scale/state/Events, and the dry-run printer."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
@@ -12,7 +13,7 @@ from algorithms.plan import Plan
 from algorithms.state import ControllerState
 from autoscaler.control.explain import targets
 from autoscaler.control.reconcile import Reconciler
-from autoscaler.control.record import spec_targets
+from autoscaler.control.record import DECISION_CONDITIONS, decision_key, spec_targets
 from autoscaler.control.stores import LeaseStateStore, StateStore, StatusStore
 from autoscaler.kube.lease_store import LeaseAnnotationStore
 from autoscaler.kube.writer import StatusWriter
@@ -62,26 +63,46 @@ def step_leases(gate: WriterGate, reconciler: Reconciler, specs: list[ManagedSpe
         gate.step(target_key(managed.namespace, managed.spec.scale_target_ref), now, ok)
 
 
-def dry_run_printer(out: TextIO) -> Callable[[ManagedSpec, Plan, ControllerState, bool], None]:
-    """One line per decision of a dry-run autoscaler, with a header once."""
-    header = ["NAMESPACE  NAME  REFERENCE  TARGETS  MINPODS  MAXPODS  REPLICAS  DECISION"]
+DRY_RUN_HEADER = ("NAMESPACE", "NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS",
+                  "REPLICAS", "DECISION")
+
+
+def dry_run_printer(out: TextIO, every_sync: bool = False
+                    ) -> Callable[[ManagedSpec, Plan, ControllerState, bool], None]:
+    """The dry-run autoscalers' decisions as a table: a header line first, then a line per
+    autoscaler whenever its decision (decision_key: replicas, scale or not, why) differs
+    from its last one, or every pass with `every_sync`. Columns are as wide as the widest
+    value seen so far (the header with the first line), three spaces apart."""
+    widths = [len(h) for h in DRY_RUN_HEADER]
+    last: dict[str, tuple[object, ...]] = {}
+    lock = threading.Lock()  # reconciles run on several workers
+
+    def line(cells: tuple[str, ...]) -> str:
+        for index, cell in enumerate(cells[:-1]):
+            widths[index] = max(widths[index], len(cell))
+        return "   ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)
+                           ).rstrip()
 
     def show(managed: ManagedSpec, plan: Plan, state: ControllerState, dry_run: bool) -> None:
         if not dry_run or managed.spec is None:
             return
-        if header:
-            print(header.pop(), file=out, flush=True)
+        key = decision_key(plan, state)
         spec = managed.spec
         reasons = {c.type: c.reason for c in state.status.conditions}
-        why = plan.reason if plan.rescale else "; ".join(
-            reasons[t] for t in ("AbleToScale", "ScalingActive", "ScalingLimited")
-            if t in reasons)
+        why = (plan.reason if plan.rescale else "") or "; ".join(
+            reasons[t] for t in DECISION_CONDITIONS if t in reasons)
         current = "?" if plan.current_replicas is None else str(plan.current_replicas)
-        print(f"{managed.namespace}  {managed.name}  {managed.reference}  "
-              f"{targets(state.status, spec_targets(spec))}  {spec.min_replicas}  "
-              f"{spec.max_replicas}  {current}->{plan.target_replicas}  "
-              f"{'would scale' if plan.rescale else 'no change'}: {why}", file=out,
-              flush=True)
+        cells = (managed.namespace, managed.name, managed.reference,
+                 targets(state.status, spec_targets(spec)), str(spec.min_replicas),
+                 str(spec.max_replicas), f"{current}->{plan.target_replicas}",
+                 f"{'would scale' if plan.rescale else 'no change'}: {why}")
+        with lock:
+            if not every_sync and last.get(managed.key) == key:
+                return
+            header = not last
+            last[managed.key] = key
+            text = line(cells)  # the first line widens the header's columns too
+            if header:
+                print(line(DRY_RUN_HEADER), file=out)
+            print(text, file=out, flush=True)
     return show
-
-
