@@ -133,9 +133,6 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 def _options() -> list[Any]:
     """One case per argument of every (sub)command, and per subcommand (its one-line help)."""
     cases = []
-    replay_owned = pytest.mark.xfail(
-        reason="autoscaler/replay/arguments.py (the replay work's file) has no help for it "
-               "yet", strict=False)
     for path, parser in _commands(build_parser()):
         for action in parser._actions:
             if isinstance(action, argparse._HelpAction | argparse._VersionAction):
@@ -146,9 +143,7 @@ def _options() -> list[Any]:
                         choice.help, id=f"{' '.join(path) or 'autoscaler'}:{choice.dest}"))
                 continue
             name = action.option_strings[-1] if action.option_strings else action.dest
-            marks = [replay_owned] if path == ("replay",) and name in (
-                "--prometheus-token-file", "--prometheus-ca-file") else []
-            cases.append(pytest.param(action.help, marks=marks,
+            cases.append(pytest.param(action.help,
                                       id=f"{' '.join(path) or 'autoscaler'}:{name}"))
     return cases
 

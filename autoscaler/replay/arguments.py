@@ -120,8 +120,12 @@ def _prometheus_flags(prom: argparse._ArgumentGroup) -> None:
     prom.add_argument("--end", type=flag.instant, help="Unix seconds or RFC 3339")
     prom.add_argument("--step", type=flag.number(0, 86400, above=True),
                       help=f"seconds between points (default {DEFAULT_STEP_SECONDS:g})")
-    prom.add_argument("--prometheus-token-file", type=flag.readable_file)
-    prom.add_argument("--prometheus-ca-file", type=flag.readable_file)
+    prom.add_argument("--prometheus-token-file", type=flag.readable_file, metavar="FILE",
+                      help="bearer token for --prometheus, read from this file (never from "
+                           "the command line, where ps would show it)")
+    prom.add_argument("--prometheus-ca-file", type=flag.readable_file, metavar="FILE",
+                      help="CA bundle that verifies --prometheus's TLS certificate (TLS is "
+                           "always verified; default: the system's CAs)")
 
 
 def _model_flags(model: argparse._ArgumentGroup) -> None:
