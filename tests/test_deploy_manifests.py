@@ -41,7 +41,11 @@ K8S_VERSIONS = sorted({"1.33", ".".join(kubernetes_validate.latest_version().spl
 ELASTIC_AUTOSCALER = ("edgeautoscaler.io/v1alpha1", "ElasticAutoscaler")
 JOINT_INFERENCE_SERVICE = ("sedna.io/v1alpha1", "JointInferenceService")
 KUSTOMIZATION = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
-CUSTOM_KINDS = {ELASTIC_AUTOSCALER, JOINT_INFERENCE_SERVICE, KUSTOMIZATION}
+# The Prometheus Operator's (deploy/monitoring), checked by tests/test_monitoring_manifests.py.
+PROMETHEUS_OPERATOR_KINDS = {("monitoring.coreos.com/v1", kind)
+                             for kind in ("PrometheusRule", "ServiceMonitor", "PodMonitor")}
+CUSTOM_KINDS = {ELASTIC_AUTOSCALER, JOINT_INFERENCE_SERVICE, KUSTOMIZATION,
+                *PROMETHEUS_OPERATOR_KINDS}
 
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
@@ -970,7 +974,8 @@ def _kustomizations() -> list[Any]:
 def test_every_manifest_directory_has_a_kustomization() -> None:
     dirs = {p.parent.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("kustomization.yaml")}
     assert dirs == {"base", "edge", "examples/llamaedge", "examples/llamaedge-inflight",
-                    "examples/llamaedge-slo", "examples/llamaedge-wasm", "examples/sedna"}
+                    "examples/llamaedge-slo", "examples/llamaedge-wasm", "examples/sedna",
+                    "monitoring"}
 
 
 @pytest.mark.parametrize("path", _kustomizations())

@@ -114,12 +114,12 @@ def test_edge_agent_timeline(api: FakeApiServer, tmp_path: Path) -> None:
     registry = agent.loop.metrics.registry
     clock.advance(0.0)
     agent.loop.metrics_pass()  # /metrics shows the journaled decision while offline
-    assert registry.get_sample_value("autoscaler_edge_journal_pending") == 1
+    assert registry.get_sample_value("autoscaler_edge_journal_pending_decisions") == 1
     api.read_only(False)  # reconnected
     step(17, 2.0)
     assert replicas(api) == 4
     agent.loop.metrics_pass()
-    assert registry.get_sample_value("autoscaler_edge_journal_pending") == 0
+    assert registry.get_sample_value("autoscaler_edge_journal_pending_decisions") == 0
     assert agent.journal.pending(f"default/Deployment/{APP}") is None
     agent.journal.close()
 

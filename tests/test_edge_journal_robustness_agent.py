@@ -193,7 +193,9 @@ def test_failed_upkeep_is_counted_and_retried_never_fatal(
     fault(monkeypatch)
     node.agent.loop.run_pass()
     node.step(17, 1.0)
-    assert node.sample("autoscaler_edge_journal_failures_total", operation=operation) == 2
+    # JournalError is a PermanentError of the project's tree (never the OSError's class).
+    assert node.sample("autoscaler_edge_journal_errors_total", operation=operation,
+                       error_class="PermanentError") == 2
     assert path.read_bytes() == old  # intact, and no temp file beside it
     assert not (tmp_path / "journal.compact").exists()
     monkeypatch.undo()  # space freed / disk back: the next pass does the upkeep
@@ -262,5 +264,6 @@ def test_upkeep_never_raises_even_on_a_bug(tmp_path: Path) -> None:
 
     journal.repair = broken  # type: ignore[method-assign]
     JournalMonitor(journal, metrics, NODE, lambda: T0).begin_pass()
-    assert metrics.registry.get_sample_value("autoscaler_edge_journal_failures_total",
-                                             {"operation": "crash"}) == 1
+    assert metrics.registry.get_sample_value("autoscaler_edge_journal_errors_total",
+                                             {"operation": "crash",
+                                              "error_class": "PermanentError"}) == 1

@@ -103,6 +103,11 @@ class Loop:
     _in_flight: dict[str, tuple[ManagedSpec, float, Future[PassResult]]] = field(
         default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        # What the reconciler and its recorder see fail goes to this loop's /metrics.
+        self.reconciler.telemetry = self.metrics
+        self.reconciler.recorder.telemetry = self.metrics
+
     def period(self, managed: ManagedSpec) -> float:
         return managed.sync_period_seconds or self.sync_period_seconds
 
@@ -115,6 +120,9 @@ class Loop:
             self.parked.pop(gone, None)
             self.reconciler.forget(gone)
         self.reconciler.recorder.duplicates = duplicate_targets(current)
+        # Series of autoscalers gone (deleted, or no longer this process's) go too.
+        self.metrics.retain((m.namespace, m.name) for m in current)
+        self.metrics.managed.set(len(current))
         results = self._collect()
         due = [m for m in current if m.key not in self._in_flight and self._due(m, now)]
         self.metrics.invalid.set(sum(1 for m in current if m.spec is None))
@@ -205,24 +213,14 @@ class Loop:
         except Exception as exc:  # a bug: report it whole, keep the other autoscalers going
             log.exception("reconcile crashed", autoscaler=managed.key,
                           error=f"{type(exc).__name__}: {exc}")
-            self.metrics.api_errors.labels(kind="crash").inc()
+            failure = PermanentError(f"reconcile crashed: {type(exc).__name__}: {exc}")
+            self.metrics.error(managed.namespace, managed.name, "reconcile", failure)
             self.reconciler.remember(managed.key).healthy = False
-            return PassResult(managed.key, failure=PermanentError(f"reconcile crashed: "
-                                                                  f"{type(exc).__name__}: "
-                                                                  f"{exc}"),
-                              errors=(str(exc),))
+            return PassResult(managed.key, failure=failure, errors=(str(exc),))
         finally:
             self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
-        if result.failure is not None:
-            self.metrics.api_errors.labels(kind=type(result.failure).__name__).inc()
-        plan, state = result.plan, result.state
-        if plan is not None and state is not None and plan.current_replicas is not None:
-            labels = {"namespace": managed.namespace, "name": managed.name}
-            self.metrics.desired.labels(**labels).set(state.status.desired_replicas)
-            self.metrics.current.labels(**labels).set(plan.current_replicas)
-            outcome = plan.reason if plan.rescale else next(
-                (c.reason for c in state.status.conditions if c.type == "AbleToScale"), "")
-            self.metrics.decisions.labels(reason=outcome or "none").inc()
+        # Failures were counted where they happened (by operation); here the outcome.
+        self.metrics.record(managed, result.plan, result.outcome, result.state)
         return result
 
     def seconds_to_next(self) -> float:

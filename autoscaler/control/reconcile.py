@@ -32,6 +32,7 @@ from algorithms.state import ControllerState, resolve_pending, restore
 from autoscaler.control.explain import MetricOrigin
 from autoscaler.control.metric_sources import PrometheusLike, ResourceMetrics, Scale, fetch
 from autoscaler.control.record import Recorder, outcome_text
+from autoscaler.control.server import DaemonMetrics, metric_failures
 from autoscaler.control.stores import StateStore
 from autoscaler.errors import AutoscalerError, InputError, StandbyError
 from autoscaler.kube.scale import ScaleRead
@@ -88,8 +89,14 @@ class Reconciler:
     prometheus: PrometheusLike | None = None
     sync_period_seconds: float = 15.0
     memory: dict[str, Memory] = field(default_factory=dict)
+    telemetry: DaemonMetrics | None = None  # failures by operation (the loop sets it)
     # Workers reconcile different autoscalers concurrently; `memory` is shared between them.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _failed(self, managed: ManagedSpec, operation: str,
+                error: AutoscalerError | str) -> None:
+        if self.telemetry is not None:
+            self.telemetry.error(managed.namespace, managed.name, operation, error)
 
     def remember(self, key: str) -> Memory:
         with self._lock:
@@ -148,6 +155,7 @@ class Reconciler:
         try:
             return self.scale.get(managed.namespace, spec.scale_target_ref), None
         except AutoscalerError as exc:
+            self._failed(managed, "get_scale", exc)
             return None, exc
 
     def _load(self, managed: ManagedSpec, memory: Memory, store: StateStore,
@@ -160,10 +168,12 @@ class Reconciler:
         except InputError as exc:
             log.warning("persisted state unusable; starting without memory",
                         autoscaler=managed.key, error=str(exc))
+            self._failed(managed, "load_state", exc)
             loaded = None
         except AutoscalerError as exc:
             log.warning("state not loaded; retried next pass", autoscaler=managed.key,
                         error=str(exc))
+            self._failed(managed, "load_state", exc)
             return exc
         memory.saved = None  # the first pass after a load always saves
         if loaded is None:
@@ -194,6 +204,7 @@ class Reconciler:
                 try:
                     pods = self.pods.pods(managed.namespace, selector)
                 except AutoscalerError as exc:
+                    self._failed(managed, "list_pods", exc)
                     pods_error = ("unable to get pods while calculating replica count: "
                                   f"{exc}")
         names = sorted(p.name for p in pods)
@@ -201,6 +212,11 @@ class Reconciler:
         fetched = [fetch(metric, managed, names, scale.selector if scale else "", metrics,
                          self.prometheus, now, sizes) for metric in spec.metrics]
         memory.sources = tuple(MetricOrigin(f.source, f.detail) for f in fetched)
+        # Metric reads count only where they mattered: with the scale and the pods known.
+        for f in fetched if scale is not None and not pods_error else ():
+            message = f.data.message if isinstance(f.data, MetricUnavailable) else None
+            for operation, text in metric_failures(f.source, message):
+                self._failed(managed, operation, text)
         data = tuple(MetricUnavailable(pods_error) if pods_error else f.data for f in fetched)
         return Observation(scale=scale, pods=pods, metrics=data,
                            generation=managed.generation,
@@ -226,6 +242,7 @@ class Reconciler:
         except StandbyError as exc:
             return NotAttempted(str(exc)), None
         except AutoscalerError as exc:
+            self._failed(managed, "update_scale", exc)
             return Failed(str(exc)), exc
         return Written(), None
 
@@ -238,6 +255,7 @@ class Reconciler:
         except AutoscalerError as exc:
             log.warning("state not saved; retried next pass", autoscaler=managed.key,
                         error=str(exc))
+            self._failed(managed, "save_state", exc)
             return
         memory.saved = state
 
@@ -249,7 +267,8 @@ class Reconciler:
             state = self.recorder.invalid_state(managed, memory.state or managed.state, now)
             memory.state = state
             self._save(managed, memory, store, state, {})
-        return PassResult(managed.key, dry_run=self.dry_run, errors=managed.errors)
+        return PassResult(managed.key, state=memory.state, dry_run=self.dry_run,
+                          errors=managed.errors)
 
 
 def _failed(outcome: Outcome) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from algorithms.state import ControllerState
 from algorithms.status import FALSE, SCALING_ACTIVE, TRUE, set_condition
 from autoscaler.control.explain import MetricOrigin, explain, targets
 from autoscaler.control.safety import check
+from autoscaler.control.server import DaemonMetrics
 from autoscaler.errors import AutoscalerError
 from autoscaler.kube.writer import EventTarget
 from autoscaler.specs.model import ManagedSpec
@@ -85,6 +86,7 @@ class Recorder:
     on_decision: OnDecision | None = None
     # autoscaler key -> other autoscalers on the same workload (set by the loop each pass)
     duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    telemetry: DaemonMetrics | None = None  # failed Events are counted (the loop sets it)
     # autoscaler key -> decision_key of its last decision: a decision logs at info when it
     # differs (or is the first of this process), at debug when it repeats the last one.
     last_decisions: dict[str, tuple[object, ...]] = field(default_factory=dict)
@@ -99,6 +101,8 @@ class Recorder:
         except AutoscalerError as exc:
             log.warning("event not recorded", autoscaler=managed.key, reason=reason,
                         error=str(exc))
+            if self.telemetry is not None:
+                self.telemetry.error(managed.namespace, managed.name, "event", exc)
 
     def report(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec, plan: Plan,
                outcome: Outcome, state: ControllerState, sources: tuple[MetricOrigin, ...],

@@ -1,39 +1,389 @@
 """The daemon's HTTP side: Prometheus `/metrics`, `/healthz` (alive) and `/readyz` (caches
-synced and a pass completed recently)."""
+synced and a pass completed recently), and the metrics themselves.
+
+Conventions (https://prometheus.io/docs/practices/naming/): base units in the names
+(`_seconds`, `_ratio`), counters end in `_total`, `autoscaler_build_info` is 1. Every
+per-autoscaler series carries `namespace` and `name` and is removed when the autoscaler
+goes away (spec deleted, or no longer managed by this process: `retain`). Label values are
+bounded: condition reasons are upstream's fixed set (anything else is "Other"), error classes
+are the project's error tree (`autoscaler/errors.py`), operations a fixed list.
+
+Per autoscaler (labels `namespace`, `name`, plus those in brackets):
+* `autoscaler_desired_replicas`, `autoscaler_current_replicas`: status.desiredReplicas and
+  currentReplicas; `autoscaler_min_replicas`, `autoscaler_max_replicas`: the spec's bounds.
+* `autoscaler_metric_current_value`, `autoscaler_metric_target_value` [metric_type,
+  metric_name, target_type]: Value and AverageValue targets in the metric's base unit
+  (cores, bytes, ...); `autoscaler_metric_current_utilization_ratio`,
+  `autoscaler_metric_target_utilization_ratio` [same]: Utilization targets, 0.5 = 50 % of
+  the request. What `kubectl get hpa` TARGETS shows; no current value while the metric
+  is unavailable (kubectl: <unknown>).
+* `autoscaler_condition` [type, status]: 1 for the condition's status (true, false,
+  unknown), 0 for the other two, like kube-state-metrics'
+  `kube_horizontalpodautoscaler_status_condition`; `autoscaler_condition_reason`
+  [type, reason]: 1 for the current reason.
+* `autoscaler_rescales_total` [direction, reason]: scale writes attempted (up or down; the
+  AbleToScale reason after them: SucceededRescale, FailedUpdateScale, DryRun).
+* `autoscaler_errors_total` [operation, error_class]: failures by operation (OPERATIONS)
+  and class of the error tree.
+* `autoscaler_writer_lease_held`, `autoscaler_writer_lease_transitions_total` [transition]:
+  the target's writer Lease as this process holds it (`--writer-leases`, the edge agent).
+
+Per process: `autoscaler_reconcile_duration_seconds` (histogram), `autoscaler_passes_total`,
+`autoscaler_managed_autoscalers`, `autoscaler_parked_autoscalers`,
+`autoscaler_invalid_specs`, `autoscaler_build_info{version, python}` (1); the edge agent
+adds its journal's (`autoscaler.edge.journal_monitor`).
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from kubernetes.client.exceptions import ApiException
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from algorithms.plan import NotAttempted, Outcome, Plan
+from algorithms.spec import (
+    AVERAGE_VALUE,
+    UTILIZATION,
+    HorizontalPodAutoscalerSpec,
+    MetricSpec,
+    MetricTarget,
+)
+from algorithms.state import ControllerState
+from algorithms.status import ABLE_TO_SCALE, HPAStatus, MetricValueStatus
+from autoscaler.errors import (
+    AutoscalerError,
+    ConflictError,
+    InputError,
+    PermanentError,
+    StandbyError,
+    TransientError,
+    classify,
+)
+from autoscaler.specs.model import ManagedSpec
+
+OTHER = "Other"
+
+# Upstream's condition reasons (and this project's: DryRun, InvalidSpec, the advisory
+# conditions'): the only values a `reason` label takes besides "Other".
+CONDITION_REASONS = frozenset({
+    # AbleToScale
+    "ReadyForNewScale", "ScaleUpStabilized", "ScaleDownStabilized", "SucceededGetScale",
+    "FailedGetScale", "SucceededRescale", "FailedUpdateScale", "BackoffBoth",
+    "BackoffDownscale", "BackoffUpscale", "DryRun",
+    # ScalingActive
+    "ValidMetricFound", "InvalidSelector", "AmbiguousSelector", "SelectorRequired",
+    "InvalidMetricSourceType", "InvalidSpec", "ScalingDisabled", "FailedGetResourceMetric",
+    "FailedGetContainerResourceMetric", "FailedGetPodsMetric", "FailedGetObjectMetric",
+    "FailedGetExternalMetric", "FailedComputeMetricsReplicas",
+    # ScalingLimited
+    "DesiredWithinRange", "TooFewReplicas", "TooManyReplicas", "ScaleUpLimit",
+    "ScaleDownLimit",
+    # ScaledToZero
+    "ScaledToZero", "NotScaledToZero",
+    # advisory conditions (autoscaler/control/safety.py)
+    "HostNetworkPods", "ForeignPods", "DuplicateTarget", "Resolved",
+})
+
+# Most specific first: the label is the nearest of these classes.
+ERROR_CLASSES: tuple[type[AutoscalerError], ...] = (
+    ConflictError, TransientError, StandbyError, InputError, PermanentError, AutoscalerError)
+
+# `operation` label values.
+OPERATIONS = ("get_scale", "update_scale", "list_pods", "metrics", "prometheus", "load_state",
+              "save_state", "event", "lease", "reconcile")
+
+CONDITION_STATUSES = ("true", "false", "unknown")
+FALLBACK = "prometheus (fallback: "
+# Messages of a metric that cannot be read until its spec or the daemon's flags change.
+_CONFIGURATION = ("no spec.metricQueries entry", "no --prometheus-url")
+# `autoscaler.prometheus.promql.QueryError` (an InputError): a template that cannot render.
+_QUERY_ERRORS = ("unknown placeholder", "is not a valid Prometheus label name")
+_HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
+
+Key = tuple[str, str]  # (namespace, name)
+Labels = tuple[str, ...]
+
+
+def bounded_reason(reason: str) -> str:
+    """A condition reason as a label value: one of CONDITION_REASONS, else "Other"."""
+    return reason if reason in CONDITION_REASONS else OTHER
+
+
+def error_class(error: BaseException) -> str:
+    """The project's error class (autoscaler/errors.py) for a label: anything else is first
+    classified like the adapters do (`errors.classify`), never named by its own class."""
+    classified = classify(error, "")
+    return next(c.__name__ for c in ERROR_CLASSES if isinstance(classified, c))
+
+
+def unavailable_class(operation: str, message: str) -> str:
+    """The class of the error an adapter turned into a `MetricUnavailable` message:
+    metrics.k8s.io's messages are `errors.classify`'s (the HTTP status decides as there),
+    Prometheus failures are `PrometheusUnavailableError`s (transient) except a template
+    that cannot render (`QueryError`, an InputError); a metric the spec or the flags leave
+    without a source is permanent (it needs a change). A message without any of these marks
+    (the node's cgroups, a client failure without an HTTP answer) counts as transient: the
+    one case that differs from the adapter's class is `classify`'s last resort, a
+    PermanentError for an unexpected exception, whose message carries no mark."""
+    if any(text in message for text in _CONFIGURATION):
+        return PermanentError.__name__
+    if operation == "prometheus":
+        if any(text in message for text in _QUERY_ERRORS):
+            return InputError.__name__
+        return TransientError.__name__
+    if ": malformed answer: " in message:
+        return InputError.__name__
+    status = _HTTP_STATUS.search(message)
+    if status is not None:
+        return error_class(ApiException(status=int(status.group(1))))
+    return TransientError.__name__
+
+
+def metric_failures(source: str, unavailable: str | None) -> list[tuple[str, str]]:
+    """(operation, message) of each failed read behind one metric: the metrics.k8s.io
+    failure a Prometheus fallback covered, and the failure of the source that answered."""
+    out = []
+    if source.startswith(FALLBACK) and source.endswith(")"):
+        out.append(("metrics", source[len(FALLBACK):-1]))
+    if unavailable is not None:
+        prometheus = source.startswith(("prometheus", "slo-recommender"))
+        out.append(("prometheus" if prometheus else "metrics", unavailable))
+    return out
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("edge-autoscaler")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _source(metric: MetricSpec) -> tuple[str, MetricTarget | None]:
+    if metric.resource is not None:
+        return metric.resource.name, metric.resource.target
+    if metric.container_resource is not None:
+        return metric.container_resource.name, metric.container_resource.target
+    source = metric.pods or metric.object or metric.external
+    return (source.metric.name, source.target) if source is not None else ("", None)
+
+
+def _current(current: MetricValueStatus, target_type: str) -> float | None:
+    if target_type == UTILIZATION:
+        utilization = current.average_utilization
+        return None if utilization is None else utilization / 100
+    first, second = current.value_milli, current.average_value_milli
+    if target_type == AVERAGE_VALUE:
+        first, second = second, first
+    milli = first if first is not None else second
+    return None if milli is None else milli / 1000
+
+
+def metric_values(spec: HorizontalPodAutoscalerSpec, status: HPAStatus
+                  ) -> tuple[dict[Labels, float], dict[Labels, float],
+                             dict[Labels, float], dict[Labels, float]]:
+    """(current value, target value, current utilization, target utilization) by
+    (metric_type, metric_name, target_type): what `kubectl get hpa` TARGETS shows, in base
+    units. A metric that failed this pass has no current value (kubectl: <unknown>); two
+    metrics with the same labels share one series (the first in the spec wins)."""
+    current: dict[Labels, float] = {}
+    target: dict[Labels, float] = {}
+    current_ratio: dict[Labels, float] = {}
+    target_ratio: dict[Labels, float] = {}
+    statuses = status.current_metrics
+    for index, metric in enumerate(spec.metrics):
+        name, goal = _source(metric)
+        if goal is None:
+            continue
+        labels = (metric.type, name, goal.type)
+        utilization = goal.type == UTILIZATION
+        if labels in (target_ratio if utilization else target):
+            continue
+        if utilization:
+            if goal.average_utilization is not None:
+                target_ratio[labels] = goal.average_utilization / 100
+        else:
+            quantity = goal.average_value if goal.type == AVERAGE_VALUE else goal.value
+            if quantity is not None:
+                target[labels] = float(quantity.value)
+        if index < len(statuses) and statuses[index].type:
+            value = _current(statuses[index].current, goal.type)
+            if value is not None:
+                (current_ratio if utilization else current)[labels] = value
+    return current, target, current_ratio, target_ratio
 
 
 class DaemonMetrics:
+    """The process's metrics. Thread-safe: workers record their autoscalers concurrently."""
+
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        labels = ("namespace", "name")
-        self.desired = Gauge("autoscaler_desired_replicas", "Replicas the last decision wants",
-                             labels, registry=self.registry)
-        self.current = Gauge("autoscaler_current_replicas", "Replicas of the scale target",
-                             labels, registry=self.registry)
-        self.decisions = Counter("autoscaler_decisions_total", "Decisions by outcome reason",
-                                 ("reason",), registry=self.registry)
+        registry = self.registry = CollectorRegistry()
+        key = ("namespace", "name")
+        per_metric = (*key, "metric_type", "metric_name", "target_type")
+        self.desired = Gauge("autoscaler_desired_replicas",
+                             "Replicas the autoscaler wants (status.desiredReplicas)", key,
+                             registry=registry)
+        self.current = Gauge("autoscaler_current_replicas",
+                             "Replicas of the scale target when last read "
+                             "(status.currentReplicas)", key, registry=registry)
+        self.min = Gauge("autoscaler_min_replicas", "spec.minReplicas", key,
+                         registry=registry)
+        self.max = Gauge("autoscaler_max_replicas", "spec.maxReplicas", key,
+                         registry=registry)
+        self.metric_current = Gauge(
+            "autoscaler_metric_current_value",
+            "Current value of a Value or AverageValue metric, in its base unit (cores, "
+            "bytes, ...); absent while the metric is unavailable", per_metric,
+            registry=registry)
+        self.metric_target = Gauge(
+            "autoscaler_metric_target_value",
+            "Target of a Value or AverageValue metric, in its base unit", per_metric,
+            registry=registry)
+        self.utilization_current = Gauge(
+            "autoscaler_metric_current_utilization_ratio",
+            "Current average utilization of a Utilization metric (0.5 = 50 % of the "
+            "request); absent while the metric is unavailable", per_metric,
+            registry=registry)
+        self.utilization_target = Gauge(
+            "autoscaler_metric_target_utilization_ratio",
+            "Target average utilization of a Utilization metric (0.5 = 50 % of the request)",
+            per_metric, registry=registry)
+        self.condition = Gauge(
+            "autoscaler_condition",
+            "1 for the condition's status (true, false, unknown), 0 for the others",
+            (*key, "type", "status"), registry=registry)
+        self.condition_reason = Gauge(
+            "autoscaler_condition_reason",
+            "1 for the condition's current reason (upstream's reasons; others are Other)",
+            (*key, "type", "reason"), registry=registry)
+        self.rescales = Counter(
+            "autoscaler_rescales",
+            "Scale writes attempted, by direction and the AbleToScale reason after them "
+            "(SucceededRescale, FailedUpdateScale, DryRun)",
+            (*key, "direction", "reason"), registry=registry)
+        self.errors = Counter(
+            "autoscaler_errors",
+            "Failures by operation and class of the project's error tree",
+            (*key, "operation", "error_class"), registry=registry)
+        self.lease_held = Gauge(
+            "autoscaler_writer_lease_held",
+            "1 while this process holds the target's writer Lease (--writer-leases, edge)",
+            key, registry=registry)
+        self.lease_transitions = Counter(
+            "autoscaler_writer_lease_transitions",
+            "Writer Lease acquired or released by this process", (*key, "transition"),
+            registry=registry)
         self.reconcile_seconds = Histogram(
             "autoscaler_reconcile_duration_seconds", "One autoscaler's pass",
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=self.registry)
-        self.api_errors = Counter("autoscaler_api_errors_total", "Failed API calls by kind",
-                                  ("kind",), registry=self.registry)
-        self.passes = Counter("autoscaler_passes_total", "Controller passes",
-                              registry=self.registry)
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry)
+        self.passes = Counter("autoscaler_passes", "Controller passes", registry=registry)
+        self.managed = Gauge("autoscaler_managed_autoscalers",
+                             "Autoscalers this process manages (invalid ones included)",
+                             registry=registry)
         self.parked = Gauge("autoscaler_parked_autoscalers",
                             "Autoscalers backing off after permanent failures",
-                            registry=self.registry)
+                            registry=registry)
         self.invalid = Gauge("autoscaler_invalid_specs", "Specs rejected by validation",
-                             registry=self.registry)
+                             registry=registry)
+        Info("autoscaler_build", "The running build", registry=registry).info(
+            {"version": _version(), "python": platform.python_version()})
+        self._lock = threading.Lock()
+        # Every labelled child per autoscaler, so that it can be removed.
+        self._series: dict[Key, dict[Any, set[Labels]]] = {}
+
+    # --- per autoscaler ------------------------------------------------------------------
+
+    def record(self, managed: ManagedSpec, plan: Plan | None, outcome: Outcome | None,
+               state: ControllerState | None) -> None:
+        """After one pass: replicas, metric values and conditions from the status (as
+        `kubectl get hpa` shows them), and the rescale if one was attempted."""
+        if state is None:
+            return
+        key = (managed.namespace, managed.name)
+        status, spec = state.status, managed.spec
+        conditions: dict[Labels, float] = {}
+        reasons: dict[Labels, float] = {}
+        for condition in status.conditions:
+            state_label = condition.status.lower()
+            for value in CONDITION_STATUSES:
+                conditions[(condition.type, value)] = float(value == state_label)
+            reasons[(condition.type, bounded_reason(condition.reason))] = 1.0
+        values: tuple[dict[Labels, float], ...] = ({}, {}, {}, {})
+        bounds: dict[Labels, float] = {}
+        if spec is not None:
+            values = metric_values(spec, status)
+            bounds = {(): float(spec.min_replicas if spec.min_replicas is not None else 1)}
+        with self._lock:
+            self._replace(self.desired, key, {(): status.desired_replicas})
+            self._replace(self.current, key, {(): status.current_replicas})
+            self._replace(self.min, key, bounds)
+            self._replace(self.max, key, {(): spec.max_replicas} if spec is not None else {})
+            for family, series in zip((self.metric_current, self.metric_target,
+                                       self.utilization_current, self.utilization_target),
+                                      values, strict=True):
+                self._replace(family, key, series)
+            self._replace(self.condition, key, conditions)
+            self._replace(self.condition_reason, key, reasons)
+            if plan is not None and plan.rescale and outcome is not None \
+                    and not isinstance(outcome, NotAttempted):
+                up = plan.current_replicas is None or plan.target_replicas > \
+                    plan.current_replicas
+                able = status.condition(ABLE_TO_SCALE)
+                reason = bounded_reason(able.reason if able is not None else "")
+                self._child(self.rescales, key, ("up" if up else "down", reason)).inc()
+
+    def error(self, namespace: str, name: str, operation: str,
+              error: BaseException | str) -> None:
+        """One failure of `operation` (OPERATIONS); a string is a metric's
+        `MetricUnavailable` message (see `unavailable_class`)."""
+        cls = unavailable_class(operation, error) if isinstance(error, str) \
+            else error_class(error)
+        with self._lock:
+            self._child(self.errors, (namespace, name), (operation, cls)).inc()
+
+    def lease(self, namespace: str, name: str, kind: str, held: bool,
+              failure: AutoscalerError | None) -> None:
+        """One step of the target's writer Lease (`WriterGate.step`'s answer)."""
+        key = (namespace, name)
+        with self._lock:
+            self._replace(self.lease_held, key, {(): float(held)})
+            if kind in ("acquire", "release"):
+                transition = "acquired" if kind == "acquire" else "released"
+                self._child(self.lease_transitions, key, (transition,)).inc()
+            if failure is not None:
+                self._child(self.errors, key, ("lease", error_class(failure))).inc()
+
+    def retain(self, present: Iterable[Key]) -> None:
+        """Remove every series of the autoscalers not in `present` (deleted, or no longer
+        managed here). Called every pass, so a reconcile that finished after its spec went
+        away leaves its series for one pass at most."""
+        keep = set(present)
+        with self._lock:
+            for key in [k for k in self._series if k not in keep]:
+                for family, children in self._series.pop(key).items():
+                    for labels in children:
+                        family.remove(*key, *labels)
+
+    def _child(self, family: Any, key: Key, labels: Labels) -> Any:
+        self._series.setdefault(key, {}).setdefault(family, set()).add(labels)
+        return family.labels(*key, *labels)
+
+    def _replace(self, family: Any, key: Key, values: Mapping[Labels, float]) -> None:
+        """The autoscaler's children of `family` become exactly `values`."""
+        known = self._series.setdefault(key, {}).setdefault(family, set())
+        for labels in known - set(values):
+            family.remove(*key, *labels)
+        known.intersection_update(values)
+        for labels, value in values.items():
+            self._child(family, key, labels).set(value)
 
 
 MAX_CONNECTIONS = 16

@@ -5,6 +5,13 @@ grown, refresh the gauges. Whatever fails (ENOSPC, EIO, the lock busy) is logged
 counted, and tried again next pass: a damaged or full journal must not stop the node from
 scaling. Repairs are reported by log, by counter and, best effort, by a Warning Event on the
 node (the MetaServer refuses it while offline: the log and the counter remain).
+
+Metrics (the daemon's conventions, `autoscaler.control.server`):
+`autoscaler_edge_journal_pending_decisions` (targets whose latest journaled decision is not
+yet written: the backlog), `autoscaler_edge_journal_entries` (decisions in the file),
+`autoscaler_edge_journal_quarantined_lines_total`, and
+`autoscaler_edge_journal_errors_total{operation, error_class}` (upkeep that failed: read,
+compact, crash; the class of the project's error tree).
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ from typing import Protocol
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from autoscaler.control.server import error_class
 from autoscaler.edge.journal import Journal, Repair, Scan
-from autoscaler.errors import AutoscalerError
+from autoscaler.errors import AutoscalerError, PermanentError
 from autoscaler.kube.writer import EventTarget
 
 log = structlog.get_logger("autoscaler.edge.journal")
@@ -36,11 +44,12 @@ class JournalMetrics:
     pending: Gauge = field(init=False)
     entries: Gauge = field(init=False)
     quarantined: Counter = field(init=False)
-    failures: Counter = field(init=False)
+    errors: Counter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pending = Gauge("autoscaler_edge_journal_pending",
-                             "Journaled decisions not yet written (the node was offline)",
+        self.pending = Gauge("autoscaler_edge_journal_pending_decisions",
+                             "Targets whose latest journaled decision is not yet written "
+                             "(the node was offline): the backlog",
                              registry=self.registry)
         self.entries = Gauge("autoscaler_edge_journal_entries",
                              "Decisions in the journal (written or not)",
@@ -48,9 +57,10 @@ class JournalMetrics:
         self.quarantined = Counter("autoscaler_edge_journal_quarantined_lines",
                                    "Invalid journal lines moved to the quarantine file",
                                    registry=self.registry)
-        self.failures = Counter("autoscaler_edge_journal_failures",
-                                "Journal upkeep that failed and will be retried next pass",
-                                ["operation"], registry=self.registry)
+        self.errors = Counter("autoscaler_edge_journal_errors",
+                              "Journal upkeep that failed and will be retried next pass, by "
+                              "operation and class of the project's error tree",
+                              ["operation", "error_class"], registry=self.registry)
 
 
 @dataclass
@@ -75,7 +85,9 @@ class JournalMonitor:
             self._failed("read", exc)
         except Exception as exc:  # a bug: report it whole, like the loop's crashed reconcile
             log.exception("journal upkeep crashed", error=f"{type(exc).__name__}: {exc}")
-            self.metrics.failures.labels(operation="crash").inc()
+            # Like the loop's crashed reconcile: a bug counts as a permanent failure.
+            self.metrics.errors.labels(operation="crash",
+                                       error_class=PermanentError.__name__).inc()
 
     def _upkeep(self) -> None:
         self.journal.repair()
@@ -106,7 +118,7 @@ class JournalMonitor:
         self.metrics.entries.set(len(state.entries))
 
     def _failed(self, operation: str, exc: AutoscalerError) -> None:
-        self.metrics.failures.labels(operation=operation).inc()
+        self.metrics.errors.labels(operation=operation, error_class=error_class(exc)).inc()
         log.warning("journal upkeep failed; retrying next pass", operation=operation,
                     error=str(exc))
 

@@ -40,6 +40,8 @@ class WriterGate:
     # Targets whose last Lease step failed transiently: the API is unreachable or refuses
     # writes (MetaServer offline), so nobody can prove ownership now.
     offline: dict[str, str] = field(default_factory=dict)
+    # The error of each target's last Lease step that failed (for /metrics).
+    failures: dict[str, AutoscalerError] = field(default_factory=dict)
 
     def step(self, key: str, now: float, healthy: bool) -> str:
         keeper = self.keepers.get(key)
@@ -50,11 +52,14 @@ class WriterGate:
             kind = keeper.step(now, healthy).kind
         except TransientError as exc:
             self.offline[key] = str(exc)
+            self.failures[key] = exc
             return f"offline: {exc}"  # the grant runs out by itself at the renew deadline
         except AutoscalerError as exc:
             self.offline.pop(key, None)
+            self.failures[key] = exc
             return f"error: {exc}"
         self.offline.pop(key, None)
+        self.failures.pop(key, None)
         return kind
 
     def may_write(self, key: str, now: float) -> bool:

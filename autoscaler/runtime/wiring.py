@@ -51,7 +51,8 @@ def step_leases(gate: WriterGate, reconciler: Reconciler, specs: list[ManagedSpe
     """Renew each target's Lease while this process can decide for it: by default, while
     its last pass computed a proposal from valid metrics (or nothing is known yet: first
     claim). Any failure (metrics unavailable, API errors, a crash) stops the renewal, so
-    the other candidate takes over after expiry plus the skew bound."""
+    the other candidate takes over after expiry plus the skew bound. Each step goes to the
+    reconciler's /metrics: Lease held, acquired or released, failed."""
     for managed in specs:
         if managed.spec is None:
             continue
@@ -60,7 +61,11 @@ def step_leases(gate: WriterGate, reconciler: Reconciler, specs: list[ManagedSpe
             ok = memory is None or memory.healthy is not False
         else:
             ok = healthy(managed)
-        gate.step(target_key(managed.namespace, managed.spec.scale_target_ref), now, ok)
+        key = target_key(managed.namespace, managed.spec.scale_target_ref)
+        kind = gate.step(key, now, ok)
+        if reconciler.telemetry is not None:
+            reconciler.telemetry.lease(managed.namespace, managed.name, kind,
+                                       gate.may_write(key, now), gate.failures.get(key))
 
 
 DRY_RUN_HEADER = ("NAMESPACE", "NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS",
