@@ -1,11 +1,13 @@
 """`autoscaler edge`: the agent a DaemonSet runs on every edge node.
 
 Same spec sources, reconciler and loop as the cloud daemon, with the edge's own inputs and
-guards: the API through the node's MetaServer (`--metaserver http://127.0.0.1:10550`) or a
-kubeconfig; only this node's pods (field selector on spec.nodeName); pod CPU from the node's
-cgroups; a Lease per target so only one of cloud daemon and agent writes a scale; writes
-refused while offline are journaled (fsync'd) and the latest decision is written once at
-reconnect. Each pass first steps every target's Lease (healthy = local CPU samples exist).
+guards: the API through the node's MetaServer (`--metaserver http://127.0.0.1:10550`; with
+KubeEdge's `requireAuthorization`, `https://`: TLS verified with the cluster CA and the pod's
+service-account token, see `metaserver_connection`) or a kubeconfig; only this node's pods
+(field selector on spec.nodeName); pod CPU from the node's cgroups; a Lease per target so
+only one of cloud daemon and agent writes a scale; writes refused while offline are
+journaled (fsync'd) and the latest decision is written once at reconnect. Each pass first
+steps every target's Lease (healthy = local CPU samples exist).
 """
 
 from __future__ import annotations
@@ -36,8 +38,15 @@ from autoscaler.edge.agent import (
 from autoscaler.edge.cgroups import CGROUP_ROOT, CpuSampler
 from autoscaler.edge.journal import Journal
 from autoscaler.edge.journal_monitor import JournalMetrics, JournalMonitor
-from autoscaler.errors import AutoscalerError
-from autoscaler.kube.client import connect, plain_http
+from autoscaler.errors import AutoscalerError, UsageError
+from autoscaler.kube.client import (
+    SERVICE_ACCOUNT_CA,
+    SERVICE_ACCOUNT_TOKEN,
+    Connection,
+    connect,
+    plain_http,
+    tls_with_token,
+)
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
 from autoscaler.kube.writer import EventRecorder
@@ -58,7 +67,9 @@ COMPACT_AFTER_ENTRIES = 1000
 class EdgeOptions:
     node_name: str
     journal: Path
-    metaserver: str | None = None  # e.g. http://127.0.0.1:10550 (plain HTTP, node-local)
+    metaserver: str | None = None  # http://127.0.0.1:10550 (plain HTTP, node-local) or https://
+    metaserver_ca: Path | None = None  # https: default the pod's service-account ca.crt
+    metaserver_token_file: Path | None = None  # https: default the service-account token
     kubeconfig: str | None = None
     namespaces: tuple[str, ...] = ()
     spec_dir: Path | None = None
@@ -82,8 +93,30 @@ class EdgeOptions:
 
 def api_client_for(options: EdgeOptions) -> client.ApiClient:
     if options.metaserver:
-        return plain_http(options.metaserver).api_client
+        return metaserver_connection(options).api_client
     return connect(options.kubeconfig, in_cluster=None).api_client
+
+
+def metaserver_connection(options: EdgeOptions) -> Connection:
+    """http:// is edgecore's MetaServer without authorization: plain HTTP, no credentials.
+    https:// is the MetaServer with `requireAuthorization` (KubeEdge >= 1.13): its serving
+    certificate (kubelet-serving signer, IP SAN 127.0.0.1) is verified, always, with the CA
+    (default: the pod's service-account ca.crt, the cluster CA), and each request carries the
+    pod's service-account token, re-read from its file so a rotated token is used at once."""
+    url = options.metaserver or ""
+    overrides = options.metaserver_ca is not None or options.metaserver_token_file is not None
+    if not url.startswith("https://"):
+        if overrides:
+            raise UsageError(f"--metaserver {url}: --metaserver-ca and --metaserver-token-file "
+                             "need an https:// MetaServer")
+        return plain_http(url)
+    try:
+        return tls_with_token(url, options.metaserver_ca or SERVICE_ACCOUNT_CA,
+                              options.metaserver_token_file or SERVICE_ACCOUNT_TOKEN)
+    except UsageError as exc:
+        raise UsageError(f"--metaserver {url}: {exc}: mount the pod's service account "
+                         "(automountServiceAccountToken) or pass --metaserver-ca / "
+                         "--metaserver-token-file") from None
 
 
 @dataclass

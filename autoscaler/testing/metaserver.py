@@ -18,6 +18,13 @@ watch streams, whose upstream connections may hang forever behind a dropped link
 request's outcome goes to `records` (and, with `log_path`, one JSON line each); the mode to
 `state_path` ("online" / "offline"), so a test in another network namespace can wait for it.
 
+With `requireAuthorization` (KubeEdge >= 1.13) edgecore's MetaServer serves HTTPS and
+authenticates each request's service-account token itself, online or offline; so does this
+one given `tls=TlsFiles(cert, key)` and `token=`: a request without `Authorization: Bearer
+<token>` gets 401 here (mode "unauthorized"), never forwarded; an authenticated one is
+forwarded without the pod's token (edgecore talks to the cloud under its own identity).
+`set_token` rotates the accepted token, as a token refresh would.
+
     python -m autoscaler.testing.metaserver --upstream http://10.0.0.1:6443 \\
         --listen 127.0.0.1:10550 --state-file /tmp/ms.state --log /tmp/ms.jsonl
 """
@@ -37,6 +44,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from autoscaler.testing.server import TlsFiles, serve_tls
+
 OFFLINE_MESSAGE = "the edge node is disconnected from the cloud: writes are unavailable"
 _FORWARDED_HEADERS = ("Accept", "Authorization", "Content-Type", "User-Agent")
 _LINK_ERRORS = (OSError, http.client.HTTPException)
@@ -51,6 +60,7 @@ def status_body(code: int, reason: str, message: str) -> bytes:
 
 OFFLINE: Answer = (503, "application/json",
                    status_body(503, "ServiceUnavailable", OFFLINE_MESSAGE))
+UNAUTHORIZED: Answer = (401, "application/json", status_body(401, "Unauthorized", "Unauthorized"))
 
 
 def is_watch(query: str) -> bool:
@@ -60,7 +70,8 @@ def is_watch(query: str) -> bool:
 class MetaServer:
     def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0, *,
                  log_path: Path | None = None, state_path: Path | None = None,
-                 heartbeat_seconds: float = 0.1, timeout_seconds: float = 2.0) -> None:
+                 heartbeat_seconds: float = 0.1, timeout_seconds: float = 2.0,
+                 tls: TlsFiles | None = None, token: str | None = None) -> None:
         split = urlsplit(upstream)
         self.upstream = (split.hostname or "127.0.0.1", split.port or 80)
         self.heartbeat_seconds, self.timeout = heartbeat_seconds, timeout_seconds
@@ -72,7 +83,9 @@ class MetaServer:
         self._watches: set[tuple[socket.socket, http.client.HTTPConnection]] = set()
         self._stop = threading.Event()
         self._host = host
+        self._tls, self._token = tls, token
         self._server = _Server((host, port), self)
+        serve_tls(self._server, tls)
         self._threads: list[threading.Thread] = []
 
     @property
@@ -81,7 +94,11 @@ class MetaServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self._server.server_port}"
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self._server.server_port}"
+
+    def set_token(self, token: str | None) -> None:
+        """Accept only this bearer token from now on (None: no authentication)."""
+        self._token = token
 
     def start(self) -> Self:
         self._set_online(self._probe())  # the first answer is already the right mode
@@ -157,6 +174,10 @@ class MetaServer:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         headers = {k: v for k in _FORWARDED_HEADERS if (v := handler.headers.get(k))}
         watch = handler.command == "GET" and is_watch(split.query)
+        token = self._token
+        if token is not None and headers.pop("Authorization", None) != f"Bearer {token}":
+            self._answer(handler, "unauthorized", UNAUTHORIZED)
+            return
         if self.online:
             try:
                 if watch:

@@ -7,6 +7,10 @@
 
 Seed helpers (`create`, `get`, `update`, `delete`, `set_pod_metrics`) write straight into the
 store (with resourceVersions and watch events, but without HTTP, faults or the request log).
+
+`FakeApiServer(token=..., tls=TlsFiles(cert, key))` serves HTTPS with that certificate (its
+key and chain as PEM files: tests generate a CA and sign one at run time) and answers 401 to
+any request without `Authorization: Bearer <token>`; `set_token` rotates the accepted token.
 """
 
 from __future__ import annotations
@@ -14,8 +18,12 @@ from __future__ import annotations
 import builtins
 import contextlib
 import re
+import ssl
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -33,12 +41,36 @@ JSON = dict[str, Any]
 _WATCH_DRAIN_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A server certificate (chain) and its private key, PEM files."""
+
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # no client certificate asked
+        context.minimum_version = ssl.TLSVersion.TLSv1_2  # as edgecore's MetaServer
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def serve_tls(server: ThreadingHTTPServer, tls: TlsFiles | None) -> None:
+    """Wrap a server's listening socket: each accepted connection is TLS, its handshake done
+    by the handler's thread on the first read (a client that never finishes it blocks nobody
+    else; one that fails it, e.g. distrusting the certificate, just ends its connection)."""
+    if tls is not None:
+        server.socket = tls.server_context().wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False)
+
+
 class FakeApiServer:
     def __init__(self, *, token: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 history: int = 1000) -> None:
+                 history: int = 1000, tls: TlsFiles | None = None) -> None:
         self.kinds = KindTable()
         self.store = ObjectStore(history)
         self._host, self._port = host, port
+        self._tls = tls
         self._faults, self._log = Faults(), RequestLog()
         self._stopping = threading.Event()
         rest = RestApi(self.kinds, self.store, lambda: f"{self._host}:{self._port}")
@@ -58,6 +90,7 @@ class FakeApiServer:
         self._stopping.clear()
         self.store.reopen()
         self._server = Server((self._host, self._port), self._backend)
+        serve_tls(self._server, self._tls)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05},
@@ -91,7 +124,11 @@ class FakeApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self._port}"
+
+    def set_token(self, token: str | None) -> None:
+        """Accept only this bearer token from now on (None: no authentication)."""
+        self._backend.token = token
 
     # Seeding and inspecting objects
 
