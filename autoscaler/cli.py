@@ -125,8 +125,18 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
 
 
 def _edge_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metaserver", help="the node's MetaServer, e.g. http://127.0.0.1:10550 "
-                                        "(default: kubeconfig / in-cluster)")
+    p.add_argument("--metaserver", help="the node's MetaServer, e.g. http://127.0.0.1:10550; "
+                                        "https:// with KubeEdge's requireAuthorization (TLS "
+                                        "verified, the pod's service-account token) (default: "
+                                        "kubeconfig / in-cluster)")
+    _complete(p.add_argument("--metaserver-ca", type=Path,
+                             help="with an https:// --metaserver: the CA bundle its "
+                                  "certificate must verify against (default: the pod's "
+                                  "service-account ca.crt)"), shtab.FILE)
+    _complete(p.add_argument("--metaserver-token-file", type=Path,
+                             help="with an https:// --metaserver: the bearer token file, "
+                                  "re-read before each request (default: the pod's "
+                                  "service-account token)"), shtab.FILE)
     _complete(p.add_argument("--kubeconfig", help="kubeconfig file when there is no "
                                                   "--metaserver (default: in-cluster, then "
                                                   "$KUBECONFIG / ~/.kube/config)"),
@@ -256,6 +266,7 @@ def _run(argv: list[str] | None) -> int:
         from autoscaler.edge.app import EdgeOptions, run_edge  # noqa: PLC0415 - see top
         return _exit_now(run_edge(EdgeOptions(
             node_name=args.node_name, journal=args.journal, metaserver=args.metaserver,
+            metaserver_ca=args.metaserver_ca, metaserver_token_file=args.metaserver_token_file,
             kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
             spec_dir=args.spec_dir, crd=not args.no_crd, sedna=args.sedna,
             cgroup_root=args.cgroup_root, stats_url=args.stats_url,
