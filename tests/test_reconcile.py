@@ -301,16 +301,21 @@ def test_memory_is_safe_to_read_while_other_workers_add_to_it() -> None:
     errors: list[BaseException] = []
     done = threading.Event()
 
+    pod_labels = ({"app": "qwen"},)
+
     def add() -> None:
         for i in range(20000):
-            memory = reconciler.remember(replace(base, name=f"n-{i}").key)
-            memory.selector = "app=qwen"
+            key = replace(base, name=f"n-{i}").key
+            reconciler.remember(key).selector = "app=qwen"
+            reconciler.selectors.register(key, base.namespace, "app=qwen")
+            if i % 3 == 0:
+                reconciler.forget(key)
         done.set()
 
     def read() -> None:
         try:
             while not done.is_set():
-                reconciler.other_selectors(base)
+                reconciler.selectors.candidates(base.key, base.namespace, pod_labels)
         except RuntimeError as exc:
             errors.append(exc)
 

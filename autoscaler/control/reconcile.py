@@ -32,6 +32,7 @@ from algorithms.state import ControllerState, resolve_pending, restore
 from autoscaler.control.explain import MetricOrigin
 from autoscaler.control.metric_sources import PrometheusLike, ResourceMetrics, Scale, fetch
 from autoscaler.control.record import Recorder, outcome_text
+from autoscaler.control.selectors import SelectorIndex
 from autoscaler.control.server import DaemonMetrics, metric_failures
 from autoscaler.control.stores import StateStore
 from autoscaler.errors import AutoscalerError, InputError, StandbyError
@@ -90,6 +91,8 @@ class Reconciler:
     sync_period_seconds: float = 15.0
     memory: dict[str, Memory] = field(default_factory=dict)
     telemetry: DaemonMetrics | None = None  # failures by operation (the loop sets it)
+    # Every autoscaler's last selector, for the AmbiguousSelector check (control/selectors.py).
+    selectors: SelectorIndex = field(default_factory=SelectorIndex)
     # Workers reconcile different autoscalers concurrently; `memory` is shared between them.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -105,15 +108,15 @@ class Reconciler:
     def forget(self, key: str) -> None:
         with self._lock:
             self.memory.pop(key, None)
+        self.selectors.forget(key)
 
-    def other_selectors(self, managed: ManagedSpec) -> tuple[tuple[str, str], ...]:
-        prefix = f"{managed.namespace}/"
-        with self._lock:
-            known = list(self.memory.items())
-        # Keys are "source:namespace/name"; messages name autoscalers "namespace/name".
-        return tuple((key.split(":", 1)[-1], memory.selector) for key, memory in known
-                     if key != managed.key and key.split(":", 1)[-1].startswith(prefix)
-                     and memory.selector)
+    def other_selectors(self, managed: ManagedSpec, pods: tuple[PodInfo, ...]
+                        ) -> tuple[tuple[str, str], ...]:
+        """The other autoscalers of the namespace whose selectors may select `pods` (a
+        superset of those that do: decide's check gives the same answer, see
+        control/selectors.py), as ("namespace/name", selector)."""
+        return self.selectors.candidates(managed.key, managed.namespace,
+                                         (p.labels for p in pods))
 
     def reconcile(self, managed: ManagedSpec, metrics: ResourceMetrics, now: float
                   ) -> PassResult:
@@ -196,6 +199,7 @@ class Reconciler:
         pods_error = ""
         if scale is not None:
             memory.selector = scale.selector
+            self.selectors.register(managed.key, managed.namespace, scale.selector)
             try:
                 selector = parse_selector(scale.selector) if scale.selector else None
             except SelectorError:
@@ -221,7 +225,7 @@ class Reconciler:
         return Observation(scale=scale, pods=pods, metrics=data,
                            generation=managed.generation,
                            scale_error=str(scale_error or ""),
-                           other_selectors=self.other_selectors(managed),
+                           other_selectors=self.other_selectors(managed, pods),
                            name=f"{managed.namespace}/{managed.name}")
 
     def _act(self, managed: ManagedSpec, spec: HorizontalPodAutoscalerSpec, plan: Plan,

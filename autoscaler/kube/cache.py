@@ -52,6 +52,7 @@ class WatchCache(Generic[T]):
         self._thread: threading.Thread | None = None
         self.relists = 0
         self.last_error: AutoscalerError | None = None  # of the last failed LIST or watch
+        self.generation = 0  # +1 on every change of the contents (indexes rebuild on it)
 
     @property
     def synced(self) -> bool:
@@ -78,6 +79,12 @@ class WatchCache(Generic[T]):
             return [value for (ns, _name), (_rv, value) in self._items.items()
                     if namespace is None or ns == namespace]
 
+    def snapshot(self) -> tuple[int, list[tuple[str, T]]]:
+        """(generation, [(namespace, value)]) read together, for indexes."""
+        with self._lock:
+            return self.generation, [(ns, value) for (ns, _name), (_rv, value)
+                                     in self._items.items()]
+
     def list_now(self) -> str:
         """LIST and replace the contents; returns the list's resourceVersion. Failures are
         the error tree's (a 404 with `not_found` set says what to install)."""
@@ -98,6 +105,7 @@ class WatchCache(Generic[T]):
             self._put(fresh, item)
         with self._lock:
             self._items = fresh
+            self.generation += 1
         self.relists += 1
         self._synced.set()
         return str((document.get("metadata") or {}).get("resourceVersion", ""))
@@ -122,9 +130,13 @@ class WatchCache(Generic[T]):
         key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
         with self._lock:
             if event_type == "DELETED":
-                self._items.pop(key, None)
+                if self._items.pop(key, None) is not None:
+                    self.generation += 1
             elif event_type in ("ADDED", "MODIFIED"):
+                before = self._items.get(key)
                 self._put(self._items, item)
+                if self._items.get(key) is not before:
+                    self.generation += 1
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -47,8 +47,9 @@ class MetricsApiPass:
         listed = self.namespace(namespace)
         if isinstance(listed, MetricUnavailable):
             return listed
-        return ResourceMetricsData({name: usage for name, usage in listed.items()
-                                    if name in pod_names})
+        # Looked up per pod (O(the target's pods)), not filtered over the namespace's list.
+        return ResourceMetricsData({name: listed[name] for name in sorted(pod_names)
+                                    if name in listed})
 
     def _list(self, namespace: str) -> dict[str, PodResourceUsage] | MetricUnavailable:
         self.requests += 1
