@@ -7,6 +7,7 @@ metrics.k8s.io LIST and one scale GET per HPA. Then the daemon as a process with
 autoscalers: RSS and idle CPU.
 
     .venv/bin/python benchmarks/control_plane.py --specs 100 1000 --pods 10 --namespaces 10
+    .venv/bin/python benchmarks/control_plane.py --cpu 1000 3000 10000   # CPU per reconcile
 """
 
 from __future__ import annotations
@@ -69,6 +70,76 @@ def populate(api: FakeApiServer, specs: int, pods: int, namespaces: int) -> None
                                    "conditions": [{"type": "Ready", "status": "True",
                                                    "lastTransitionTime": stamp(NOW - 3500)}]}})
             api.set_pod_metrics(ns, name, {"c": {"cpu": "500m"}}, timestamp=stamp(NOW - 5))
+
+
+def serve(specs: int, pods: int, namespaces: int) -> None:
+    """The fake API server in its own process (`--serve`): populate, print the URL, then
+    answer `clear` / `count` lines on stdin (request counts by kind, as JSON) until EOF."""
+    import json  # noqa: PLC0415
+
+    with FakeApiServer() as api:
+        populate(api, specs, pods, namespaces)
+        print(api.url, flush=True)
+        for line in sys.stdin:
+            if line.strip() == "clear":
+                api.clear_requests()
+                print("ok", flush=True)
+            elif line.strip() == "count":
+                kinds = Counter(f"{r.method} {_kind(r.path)}" for r in api.requests)
+                print(json.dumps(kinds), flush=True)
+
+
+def cpu_per_reconcile(specs: int, pods: int, namespaces: int) -> float:
+    """Daemon CPU per reconcile in a steady pass, the fake API server in another process
+    (so only the daemon's own work is measured: time.process_time of this process)."""
+    import json  # noqa: PLC0415
+
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(specs), str(pods),
+                               str(namespaces)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        url = server.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            connection = connect(str(write_kubeconfig(Path(tmp) / "kc", url)),
+                                 in_cluster=False)
+            pod_cache = PodCache(connection.api_client)
+            sources = SpecSources(connection.api_client, SpecSourceOptions())
+            pod_cache.start()
+            for cache in sources.caches:
+                cache.start()
+            pod_cache.wait_synced(600)
+            for cache in sources.caches:
+                cache.wait_synced(600)
+            reconciler = Reconciler(ScaleClient(connection.api_client), pod_cache,
+                                    state_stores(connection.api_client, "edge-autoscaler",
+                                                 10.0),
+                                    Recorder(EventRecorder(connection.api_client)))
+            clock = FakeClock(NOW)
+            loop = Loop(reconciler, sources.collect,
+                        lambda: MetricsApiPass(connection.api_client), clock, workers=4)
+            loop.run_pass(wait_all=True)  # the first pass writes every status: not steady
+            clock.advance(30.0)  # every autoscaler due again (due times spread over ~1 s)
+            server.stdin.write("clear\n")
+            server.stdin.flush()
+            server.stdout.readline()
+            cpu, wall = time.process_time(), time.perf_counter()
+            results = loop.run_pass(wait_all=True)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            server.stdin.write("count\n")
+            server.stdin.flush()
+            kinds = json.loads(server.stdout.readline())
+            pod_cache.stop()
+            for cache in sources.caches:
+                cache.stop()
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+    per = cpu / max(1, len(results))
+    print(f"{specs:>6} autoscalers x {pods} pods, fake API server in its own process: steady "
+          f"pass of {len(results)} reconciles {wall:.2f} s wall, daemon CPU {cpu:.2f} s = "
+          f"{per * 1000:.2f} ms per reconcile; requests: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+    return per
 
 
 def one_pass(specs: int, pods: int, namespaces: int) -> None:
@@ -157,7 +228,22 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=10)
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--footprint-seconds", type=float, default=60.0)
+    parser.add_argument("--cpu", type=int, nargs="*", default=None, metavar="N",
+                        help="only measure daemon CPU per steady reconcile at N autoscalers "
+                             "(fake API server in its own process), then the ratio of the "
+                             "largest to the smallest")
+    parser.add_argument("--serve", type=int, nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve is not None:
+        serve(*args.serve)
+        return
+    if args.cpu is not None:
+        costs = {n: cpu_per_reconcile(n, args.pods, args.namespaces)
+                 for n in args.cpu or [1000, 3000, 10000]}
+        low, high = min(costs), max(costs)
+        print(f"per-reconcile CPU at {high:,} vs {low:,} autoscalers: "
+              f"{costs[high] / costs[low]:.2f}x")
+        return
     for specs in args.specs:
         one_pass(specs, args.pods, args.namespaces)
     footprint(100, args.footprint_seconds)
