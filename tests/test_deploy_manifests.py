@@ -726,7 +726,7 @@ def test_daemon_deployment(path: tuple[str, ...], expected: object) -> None:
                  id="liveness"),
     pytest.param(("readinessProbe", "httpGet"), {"path": "/readyz", "port": "metrics"},
                  id="readiness"),
-    pytest.param(("resources",), {"requests": {"cpu": "50m", "memory": "96Mi"},
+    pytest.param(("resources",), {"requests": {"cpu": "50m", "memory": "128Mi"},
                                   "limits": {"memory": "256Mi"}}, id="resources-no-cpu-limit"),
 ])
 def test_daemon_container(path: tuple[str, ...], expected: object) -> None:
