@@ -138,7 +138,8 @@ def cpu_per_reconcile(specs: int, pods: int, namespaces: int) -> float:
     per = cpu / max(1, len(results))
     print(f"{specs:>6} autoscalers x {pods} pods, fake API server in its own process: steady "
           f"pass of {len(results)} reconciles {wall:.2f} s wall, daemon CPU {cpu:.2f} s = "
-          f"{per * 1000:.2f} ms per reconcile; requests: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+          f"{per * 1000:.2f} ms per reconcile; requests: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
     return per
 
 
