@@ -181,6 +181,11 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                    help="with --dry-run: print every decision of every pass, changed or not")
     p.add_argument("--sync-period", type=_seconds(1, 3600), default=15.0,
                    help="seconds between passes of an autoscaler (default 15)")
+    p.add_argument("--scale-reads", choices=("watch", "get"), default="watch",
+                   help="where the targets' Scale is read: 'watch' caches Deployments, "
+                        "StatefulSets and ReplicaSets (no GET per autoscaler per pass; needs "
+                        "list/watch on them, else falls back to GET); 'get' reads the scale "
+                        "subresource every pass, as upstream's controller does (default: watch)")
     p.add_argument("--workers", type=_count(1, 256), default=4,
                    help="concurrent reconciles (default 4)")
     p.add_argument("--metrics-addr", help="serve /metrics, /healthz, /readyz, e.g. :8080")
@@ -363,7 +368,8 @@ def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
         prometheus_ca_file=args.prometheus_ca_file,
         prometheus_verify_tls=not args.prometheus_insecure_skip_tls_verify,
         prometheus_rate_window_seconds=args.prometheus_rate_window,
-        writer_leases=args.writer_leases, identity=args.identity)
+        writer_leases=args.writer_leases, identity=args.identity,
+        watch_targets=args.scale_reads == "watch")
 
 
 if __name__ == "__main__":

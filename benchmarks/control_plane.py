@@ -30,6 +30,7 @@ from autoscaler.kube.client import connect
 from autoscaler.kube.metrics_api import MetricsApiPass
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
+from autoscaler.kube.targets import TargetCache
 from autoscaler.kube.writer import EventRecorder
 from autoscaler.runtime.process import configure_logging
 from autoscaler.runtime.specsources import SpecSourceOptions, SpecSources
@@ -89,7 +90,7 @@ def serve(specs: int, pods: int, namespaces: int) -> None:
                 print(json.dumps(kinds), flush=True)
 
 
-def cpu_per_reconcile(specs: int, pods: int, namespaces: int) -> float:
+def cpu_per_reconcile(specs: int, pods: int, namespaces: int, watch: bool = True) -> float:
     """Daemon CPU per reconcile in a steady pass, the fake API server in another process
     (so only the daemon's own work is measured: time.process_time of this process)."""
     import json  # noqa: PLC0415
@@ -111,7 +112,9 @@ def cpu_per_reconcile(specs: int, pods: int, namespaces: int) -> float:
             pod_cache.wait_synced(600)
             for cache in sources.caches:
                 cache.wait_synced(600)
-            reconciler = Reconciler(ScaleClient(connection.api_client), pod_cache,
+            targets = TargetCache(connection.api_client) if watch else None
+            reconciler = Reconciler(ScaleClient(connection.api_client, 10.0, targets),
+                                    pod_cache,
                                     state_stores(connection.api_client, "edge-autoscaler",
                                                  10.0),
                                     Recorder(EventRecorder(connection.api_client)))
@@ -120,6 +123,9 @@ def cpu_per_reconcile(specs: int, pods: int, namespaces: int) -> float:
                         lambda: MetricsApiPass(connection.api_client), clock, workers=4)
             loop.run_pass(wait_all=True)  # the first pass writes every status: not steady
             clock.advance(30.0)  # every autoscaler due again (due times spread over ~1 s)
+            if targets is not None:  # the watches the first pass started have listed
+                for cache in list(targets._caches.values()):
+                    cache.wait_synced(600)
             server.stdin.write("clear\n")
             server.stdin.flush()
             server.stdout.readline()
@@ -136,7 +142,8 @@ def cpu_per_reconcile(specs: int, pods: int, namespaces: int) -> float:
         server.stdin.close()
         server.wait(timeout=60)
     per = cpu / max(1, len(results))
-    print(f"{specs:>6} autoscalers x {pods} pods, fake API server in its own process: steady "
+    print(f"{specs:>6} autoscalers x {pods} pods ({'watched' if watch else 'GET'} scale reads), "
+          "fake API server in its own process: steady "
           f"pass of {len(results)} reconciles {wall:.2f} s wall, daemon CPU {cpu:.2f} s = "
           f"{per * 1000:.2f} ms per reconcile; requests: "
           + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
@@ -233,13 +240,16 @@ def main() -> None:
                         help="only measure daemon CPU per steady reconcile at N autoscalers "
                              "(fake API server in its own process), then the ratio of the "
                              "largest to the smallest")
+    parser.add_argument("--scale-get", action="store_true",
+                        help="with --cpu: read Scale with a GET per autoscaler (upstream's "
+                             "pattern) instead of from watched workloads")
     parser.add_argument("--serve", type=int, nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         serve(*args.serve)
         return
     if args.cpu is not None:
-        costs = {n: cpu_per_reconcile(n, args.pods, args.namespaces)
+        costs = {n: cpu_per_reconcile(n, args.pods, args.namespaces, not args.scale_get)
                  for n in args.cpu or [1000, 3000, 10000]}
         low, high = min(costs), max(costs)
         print(f"per-reconcile CPU at {high:,} vs {low:,} autoscalers: "

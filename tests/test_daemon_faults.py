@@ -34,6 +34,12 @@ from daemon_harness import (
 from autoscaler.testing import FakeApiServer
 from autoscaler.testing.faults import RecordedRequest
 
+# These faults hit the scale subresource's GET, which every pass makes in `--scale-reads get`
+# (upstream's pattern). The default `watch` reads Scale from watched workloads instead; its
+# faults (a refused or broken watch falls back to the GET, a 409 re-reads with a GET, our
+# own write never read back stale) are tested in tests/test_scale_targets.py.
+GET_READS = ("--scale-reads", "get")
+
 
 @pytest.fixture
 def api() -> Iterator[FakeApiServer]:
@@ -44,7 +50,7 @@ def api() -> Iterator[FakeApiServer]:
 
 @pytest.fixture
 def daemon(api: FakeApiServer, tmp_path: Path) -> Iterator[DaemonProcess]:
-    process = DaemonProcess(api, tmp_path)
+    process = DaemonProcess(api, tmp_path, *GET_READS)
     yield process
     process.stop()
 
@@ -68,7 +74,7 @@ def test_sigkill_mid_window_never_scales_down_earlier_than_upstream(
     keeps 4 until the pass at +374."""
     set_replicas(api, 2)
     autoscaler_cr(api)
-    first = DaemonProcess(api, tmp_path)
+    first = DaemonProcess(api, tmp_path, *GET_READS)
     play_deployment_controller(api, 3.0, T0)
     assert puts(first.start(T0)) == [(4, 200)]
     for k in (1, 2, 3):  # 4 pods at 50 %: every pass recommends 4
@@ -79,7 +85,7 @@ def test_sigkill_mid_window_never_scales_down_earlier_than_upstream(
     first.kill()
     t = T0 + STEP * 4
     play_deployment_controller(api, 0.05, t)
-    second = DaemonProcess(api, tmp_path)
+    second = DaemonProcess(api, tmp_path, *GET_READS)
     try:
         log = second.start(t)
         down_at = None
@@ -111,7 +117,7 @@ def test_sigkill_after_the_scale_write_before_the_state_save_keeps_the_budget(
     autoscaler_cr(api, HALF_PER_MINUTE)
     play_deployment_controller(api, 0.05, T0)
     api.delay("POST", "/events", seconds=60, times=None)  # the pass stalls after the write
-    first = DaemonProcess(api, tmp_path)
+    first = DaemonProcess(api, tmp_path, *GET_READS)
     first.launch(T0)
     _until(lambda: puts(api.requests) == [(4, 200)])
     first.kill()
@@ -120,7 +126,7 @@ def test_sigkill_after_the_scale_write_before_the_state_save_keeps_the_budget(
     assert announced == {**announced, "fromReplicas": 8, "toReplicas": 4}
     api.clear_faults()
     play_deployment_controller(api, 0.05, T0 + 10)
-    second = DaemonProcess(api, tmp_path)
+    second = DaemonProcess(api, tmp_path, *GET_READS)
     try:
         assert puts(second.start(T0 + 10)) == []  # budget spent: 4 stays 4
         assert replicas(api) == 4
@@ -258,7 +264,7 @@ def test_readyz_turns_false_within_one_pass_of_losing_the_api(api: FakeApiServer
                                                               tmp_path: Path) -> None:
     autoscaler_cr(api)
     port = _free_port()
-    daemon = DaemonProcess(api, tmp_path, "--metrics-addr", f"127.0.0.1:{port}")
+    daemon = DaemonProcess(api, tmp_path, *GET_READS, "--metrics-addr", f"127.0.0.1:{port}")
     try:
         play_deployment_controller(api, 1.5, T0)
         daemon.start(T0)
@@ -281,7 +287,7 @@ def test_sigterm_exits_in_bounded_time_while_the_api_hangs(api: FakeApiServer,
                                                            tmp_path: Path) -> None:
     autoscaler_cr(api)
     api.delay(None, ".*", seconds=120, times=None)  # every request hangs: caches never sync
-    daemon = DaemonProcess(api, tmp_path)
+    daemon = DaemonProcess(api, tmp_path, *GET_READS)
     daemon.launch(T0)
     _until(lambda: daemon.log_path.stat().st_size > 0, 20)  # "starting": it is connecting
     started = time.monotonic()

@@ -20,6 +20,7 @@ from autoscaler.kube.client import connect
 from autoscaler.kube.metrics_api import MetricsApiPass
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
+from autoscaler.kube.targets import TargetCache
 from autoscaler.kube.writer import EventRecorder
 from autoscaler.ownership.gate import GatedEvents, GatedScale, WriterGate
 from autoscaler.ownership.lease import LeaseClient
@@ -55,6 +56,7 @@ class DaemonOptions:
     dry_run: bool = False
     sync_period_seconds: float = 15.0
     workers: int = 4
+    watch_targets: bool = True  # --scale-reads watch: Scale from watched workloads
     metrics_addr: str | None = None
     once: bool = False
     log_format: str = "auto"  # auto | json | console
@@ -112,7 +114,9 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     timeout = options.request_timeout_seconds
     clock = clock or SystemClock()
     gate = _cloud_gate(api_client, options)
-    scale: ScaleApi = ScaleClient(api_client, timeout)
+    # Scale reads from watched Deployments/StatefulSets/ReplicaSets (no GET per pass).
+    targets = TargetCache(api_client, options.namespaces) if options.watch_targets else None
+    scale: ScaleApi = ScaleClient(api_client, timeout, targets)
     events: EventSink = EventRecorder(api_client, timeout)
     stores = state_stores(api_client, options.state_namespace, timeout)
     if gate is not None:
@@ -136,7 +140,11 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
                 clock=clock, sync_period_seconds=options.sync_period_seconds,
                 workers=options.workers, stop=stop)
     caches: list[Cache] = [pods, *specs.caches]
-    run_loop(loop, caches, options.metrics_addr, options.once)
+    try:
+        run_loop(loop, caches, options.metrics_addr, options.once)
+    finally:
+        if targets is not None:
+            targets.stop()
     problem = once_failure(loop, caches) if options.once else ""
     if problem:
         print(f"error: {problem}", file=sys.stderr)

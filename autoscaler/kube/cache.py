@@ -53,6 +53,7 @@ class WatchCache(Generic[T]):
         self.relists = 0
         self.last_error: AutoscalerError | None = None  # of the last failed LIST or watch
         self.generation = 0  # +1 on every change of the contents (indexes rebuild on it)
+        self._live = False  # listed and watching: events arrive as they happen
 
     @property
     def synced(self) -> bool:
@@ -78,6 +79,17 @@ class WatchCache(Generic[T]):
         with self._lock:
             return [value for (ns, _name), (_rv, value) in self._items.items()
                     if namespace is None or ns == namespace]
+
+    @property
+    def live(self) -> bool:
+        """Listed and watching now (False before the first LIST and while re-listing after
+        the watch ended or failed): reads that must not be stale check it."""
+        return self._live
+
+    def get(self, namespace: str, name: str) -> T | None:
+        with self._lock:
+            found = self._items.get((namespace, name))
+        return None if found is None else found[1]
 
     def snapshot(self) -> tuple[int, list[tuple[str, T]]]:
         """(generation, [(namespace, value)]) read together, for indexes."""
@@ -106,6 +118,7 @@ class WatchCache(Generic[T]):
         with self._lock:
             self._items = fresh
             self.generation += 1
+            self._live = True
         self.relists += 1
         self._synced.set()
         return str((document.get("metadata") or {}).get("resourceVersion", ""))
@@ -142,7 +155,9 @@ class WatchCache(Generic[T]):
         while not self._stop.is_set():
             try:
                 self._watch(self.list_now())
+                self._live = False  # the watch ended: stale until the next LIST
             except Exception as exc:
+                self._live = False
                 self.last_error = classify(exc, f"list/watch {self.what}")
                 if self.last_error.status == 404 and self.not_found:
                     self.last_error = PermanentError(self.not_found, 404)

@@ -19,6 +19,7 @@ from algorithms.observation import ScaleObservation
 from algorithms.spec import CrossVersionObjectReference
 from autoscaler.errors import ConflictError, boundary
 from autoscaler.kube.convert import ConversionError
+from autoscaler.kube.targets import TargetCache
 
 _APPS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
          "ReplicaSet": "replica_set"}
@@ -33,10 +34,15 @@ class ScaleRead:
 
 
 class ScaleClient:
-    def __init__(self, api_client: client.ApiClient, timeout_seconds: float = 10.0) -> None:
+    """`targets`: reads from watched workloads where fresh (autoscaler.kube.targets), the
+    scale GET otherwise; writes always PUT the Scale and re-read with a GET on 409."""
+
+    def __init__(self, api_client: client.ApiClient, timeout_seconds: float = 10.0,
+                 targets: TargetCache | None = None) -> None:
         self.api_client = api_client
         self.apps = client.AppsV1Api(api_client)
         self.timeout = timeout_seconds
+        self.targets = targets
         self._dynamic: dynamic.DynamicClient | None = None
 
     def _is_apps(self, ref: CrossVersionObjectReference) -> bool:
@@ -48,6 +54,14 @@ class ScaleClient:
         return self._dynamic.resources.get(api_version=ref.api_version or "v1", kind=ref.kind)
 
     def get(self, namespace: str, ref: CrossVersionObjectReference) -> ScaleRead:
+        if self.targets is not None:
+            cached = self.targets.read(namespace, ref)
+            if cached is not None:
+                return ScaleRead(observation=cached[0], resource_version=cached[1], raw={})
+        return self.fetch(namespace, ref)
+
+    def fetch(self, namespace: str, ref: CrossVersionObjectReference) -> ScaleRead:
+        """The scale subresource, read from the API server."""
         with boundary(f"get scale of {ref.kind}/{namespace}/{ref.name}"):
             if self._is_apps(ref):
                 reader = getattr(self.apps, f"read_namespaced_{_APPS[ref.kind]}_scale")
@@ -66,9 +80,13 @@ class ScaleClient:
         current = read
         for _attempt in range(CONFLICT_RETRIES):
             try:
-                return self._put(namespace, ref, current, replicas)
+                written = self._put(namespace, ref, current, replicas)
             except ConflictError:
-                current = self.get(namespace, ref)
+                current = self.fetch(namespace, ref)  # never the cache: it was stale
+                continue
+            if self.targets is not None:
+                self.targets.wrote(namespace, ref, current.resource_version)
+            return written
         raise ConflictError(f"update scale of {ref.kind}/{namespace}/{ref.name}: still "
                             f"conflicting after {CONFLICT_RETRIES} attempts",
                             retry_after_seconds=1.0, status=409)
