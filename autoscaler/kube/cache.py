@@ -68,6 +68,7 @@ class WatchCache(Generic[T]):
 
     def stop(self) -> None:
         self._stop.set()
+        self._live = False  # a stopped watch's contents only age
 
     def require_synced(self) -> None:
         """Raise why the cache holds nothing trustworthy yet (never read an empty cache as
