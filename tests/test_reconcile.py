@@ -306,7 +306,7 @@ def test_memory_is_safe_to_read_while_other_workers_add_to_it() -> None:
     def add() -> None:
         for i in range(20000):
             key = replace(base, name=f"n-{i}").key
-            reconciler.remember(key).selector = "app=qwen"
+            reconciler.remember(key)
             reconciler.selectors.register(key, base.namespace, "app=qwen")
             if i % 3 == 0:
                 reconciler.forget(key)

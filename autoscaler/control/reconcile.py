@@ -58,7 +58,6 @@ class Memory:
 
     state: ControllerState | None = None  # None until loaded from the store
     saved: ControllerState | None = None  # what the store holds, as far as we know
-    selector: str = ""
     invalid_reported: tuple[str, ...] = ()
     sources: tuple[MetricOrigin, ...] = ()  # where each metric's data came from, last pass
     healthy: bool | None = None  # the last pass computed a proposal from valid metrics
@@ -198,7 +197,6 @@ class Reconciler:
         pods: tuple[PodInfo, ...] = ()
         pods_error = ""
         if scale is not None:
-            memory.selector = scale.selector
             self.selectors.register(managed.key, managed.namespace, scale.selector)
             try:
                 selector = parse_selector(scale.selector) if scale.selector else None

@@ -19,7 +19,7 @@ from algorithms.observation import ScaleObservation
 from algorithms.spec import CrossVersionObjectReference
 from autoscaler.errors import ConflictError, boundary
 from autoscaler.kube.convert import ConversionError
-from autoscaler.kube.targets import TargetCache
+from autoscaler.kube.targets import TargetCache, replica_count
 
 _APPS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
          "ReplicaSet": "replica_set"}
@@ -119,9 +119,10 @@ def _scale_read(raw: dict[str, Any]) -> ScaleRead:
     if not isinstance(selector, str):
         raise ConversionError(f"Scale status.selector: {str(selector)[:60]!r} is not a string")
     return ScaleRead(
-        observation=ScaleObservation(spec_replicas=_count(spec.get("replicas"), "spec"),
-                                     status_replicas=_count(status.get("replicas"), "status"),
-                                     selector=selector),
+        observation=ScaleObservation(
+            spec_replicas=replica_count(spec.get("replicas"), "Scale spec.replicas"),
+            status_replicas=replica_count(status.get("replicas"), "Scale status.replicas"),
+            selector=selector),
         resource_version=str(_part(raw, "metadata").get("resourceVersion", "")),
         raw=raw)
 
@@ -132,13 +133,4 @@ def _part(raw: Any, key: str) -> dict[str, Any]:
     value = raw.get(key) or {}
     if not isinstance(value, dict):
         raise ConversionError(f"Scale {key}: expected an object, got {str(value)[:60]!r}")
-    return value
-
-
-def _count(value: Any, where: str) -> int:
-    if value is None:
-        return 0  # omitempty: the API omits a zero count
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31 - 1:
-        raise ConversionError(f"Scale {where}.replicas: {str(value)[:40]!r} is not a replica "
-                              "count")
     return value

@@ -67,7 +67,8 @@ def label_selector_string(selector: Any) -> str:
     return ",".join(text for _, text in sorted(parts, key=lambda part: part[0]))
 
 
-def _count(value: Any, where: str) -> int:
+def replica_count(value: Any, where: str) -> int:
+    """A replica count as the API sends it (omitted: 0); anything else a ConversionError."""
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31 - 1:
@@ -82,8 +83,8 @@ def scale_view(item: Mapping[str, Any]) -> tuple[ScaleObservation, str]:
     if not isinstance(spec, Mapping) or not isinstance(status, Mapping):
         raise ConversionError("spec/status: not objects")
     observation = ScaleObservation(
-        spec_replicas=_count(spec.get("replicas", 1), "spec.replicas"),
-        status_replicas=_count(status.get("replicas"), "status.replicas"),
+        spec_replicas=replica_count(spec.get("replicas", 1), "spec.replicas"),
+        status_replicas=replica_count(status.get("replicas"), "status.replicas"),
         selector=label_selector_string(spec.get("selector")))
     return observation, str((item.get("metadata") or {}).get("resourceVersion", ""))
 
