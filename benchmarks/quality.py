@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms.slo.model import ROUTING_LEAST_IN_FLIGHT, ROUTINGS
-from autoscaler.replay.model import DecisionRecord, DemandSeries, StepChunk, Summary
+from autoscaler.replay.model import DemandSeries, NullSink, Summary
 from autoscaler.replay.report import format_summary_table
 from autoscaler.replay.run import Policy, policy_from_object, replay
 from autoscaler.replay.scenarios import bundled_llm_trace_path
@@ -37,17 +37,6 @@ TRACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "traces"
 TARGET = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"}
 UPSTREAM = "hpa:upstream-default-cpu80"
 SWEEP = (80, 60, 50, 40, 30, 20)  # CPU targets: UPSTREAM is the first
-
-
-class Quiet:
-    def on_chunk(self, policy: str, chunk: StepChunk) -> None:
-        pass
-
-    def on_decision(self, policy: str, record: DecisionRecord) -> None:
-        pass
-
-    def on_summary(self, summary: Summary) -> None:
-        pass
 
 
 def _policy(name: str, high: int, metrics: list[dict[str, Any]],
@@ -114,7 +103,7 @@ RESULTS: dict[str, list[Summary]] = {}  # title -> summaries, for --markdown
 def run(title: str, workload: Any, chosen: list[Policy], settings: SimulationSettings,
         unit: str) -> None:
     start = time.perf_counter()
-    summaries = replay(workload, chosen, settings, Quiet())
+    summaries = replay(workload, chosen, settings, NullSink())
     RESULTS[title] = summaries
     print(f"\n## {title}  ({time.perf_counter() - start:.1f} s)\n")
     print(format_summary_table(summaries, unit))  # with the request table for requests

@@ -238,3 +238,17 @@ class ReplaySink(Protocol):
     def on_decision(self, policy: str, record: DecisionRecord) -> None: ...
 
     def on_summary(self, summary: Summary) -> None: ...
+
+
+class NullSink:
+    """A ReplaySink that keeps nothing: for runs whose summaries are the only output (the
+    request oracle's search trials, benchmarks)."""
+
+    def on_chunk(self, policy: str, chunk: StepChunk) -> None:
+        pass
+
+    def on_decision(self, policy: str, record: DecisionRecord) -> None:
+        pass
+
+    def on_summary(self, summary: Summary) -> None:
+        pass

@@ -32,8 +32,8 @@ import numpy as np
 
 from autoscaler.replay.instant_pods import InstantPodsEngine
 from autoscaler.replay.model import (
-    DecisionRecord,
     IntArray,
+    NullSink,
     OracleChoice,
     ReplaySink,
     RequestTrace,
@@ -53,19 +53,6 @@ HEADROOM_GRID = tuple(q / 4 for q in HEADROOM_QUARTERS)
 CEILING_MARGIN = 0.005  # 0.5 percentage points below the best achievable attainment
 # A search trial checks every 5 minutes whether it can still reach the target.
 SEARCH_CHUNK_SECONDS = 300
-
-
-class _Discard:
-    """The sink of the search runs."""
-
-    def on_chunk(self, policy: str, chunk: StepChunk) -> None:
-        pass
-
-    def on_decision(self, policy: str, record: DecisionRecord) -> None:
-        pass
-
-    def on_summary(self, summary: Summary) -> None:
-        pass
 
 
 def attainment_target(trace: RequestTrace, settings: SimulationSettings
@@ -153,7 +140,7 @@ def headroom_quarters(trace: RequestTrace, settings: SimulationSettings, bound: 
         return (total - failed) / total < target
 
     for quarters in grid:
-        trial = run_oracle(trace, settings, _Discard(), "search", quarters, bound, hopeless)
+        trial = run_oracle(trace, settings, NullSink(), "search", quarters, bound, hopeless)
         if trial is not None and trial.requests is not None \
                 and trial.requests.attainment >= target:
             return quarters, False
@@ -161,7 +148,7 @@ def headroom_quarters(trace: RequestTrace, settings: SimulationSettings, bound: 
     # smaller ones while they can still match it.
     fewest, chosen = total + 1, grid[-1]
     for quarters in reversed(grid):
-        trial = run_oracle(trace, settings, _Discard(), "search", quarters, bound,
+        trial = run_oracle(trace, settings, NullSink(), "search", quarters, bound,
                            _more_than(fewest))
         if trial is not None and trial.requests is not None:
             failed = trial.requests.arrived - trial.requests.met_slo
