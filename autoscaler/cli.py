@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 DISTRIBUTION = "edge-autoscaler"
 SHELLS = ("bash", "zsh")  # shtab's tcsh script completes subcommands only
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# Lease timing (client-go's leader-election defaults), for --writer-leases and --shards.
+LEASE_DEFAULTS = {"lease_duration": 15.0, "renew_deadline": 10.0, "lease_retry": 2.0,
+                  "max_clock_skew": 2.0}
 
 
 def version() -> str:
@@ -212,8 +215,23 @@ def _run_parser(p: argparse.ArgumentParser) -> None:
                    help="rate() window for CPU, seconds (default 60)")
     p.add_argument("--writer-leases", action="store_true",
                    help="hold a Lease per target (single writer with edge agents / HA)")
+    p.add_argument("--shards", action="store_true",
+                   help="run as one of several replicas: autoscalers are split into "
+                        "32 shards, each owned through a Lease in "
+                        "--state-namespace; this replica reconciles only the shards it holds")
+    p.add_argument("--lease-duration", type=_seconds(1, 3600), default=None,
+                   help="seconds a shard or writer Lease lasts without renewal (default 15)")
+    p.add_argument("--renew-deadline", type=_seconds(0.1, 3600), default=None,
+                   help="seconds after its last renewal a holder stops writing (default 10; "
+                        "must be below lease duration - 2 x max clock skew)")
+    p.add_argument("--lease-retry", type=_seconds(0.1, 600), default=None,
+                   help="seconds between shard Lease steps (read all, renew held; default 2)")
+    p.add_argument("--max-clock-skew", type=_seconds(0, 600), default=None,
+                   help="bound on clock differences between replicas and edge agents, "
+                        "seconds (default 2)")
     p.add_argument("--identity", default="",
-                   help="writer Lease holder identity (default: $POD_NAME, else the hostname)")
+                   help="Lease holder identity, unique per replica (default: $POD_NAME, else "
+                        "the hostname)")
     p.add_argument("--state-namespace", default=os.environ.get("POD_NAMESPACE",
                                                                "edge-autoscaler"),
                    help="namespace of the writer Leases and of the state Leases of "
@@ -332,12 +350,32 @@ def _check_run_flags(args: argparse.Namespace) -> None:
               "--prometheus-url"),
              ("prometheus_insecure_skip_tls_verify", "prometheus_url",
               "--prometheus-insecure-skip-tls-verify", "--prometheus-url"),
-             ("identity", "writer_leases", "--identity", "--writer-leases"),
              ("every_sync", "dry_run", "--every-sync", "--dry-run"),
              ("now", "once", "--now", "--once")]
     for flag, required, flag_name, required_name in needs:
         if getattr(args, flag) and not getattr(args, required):
             raise UsageError(f"{flag_name} needs {required_name}")
+    if args.shards and (args.once or args.dry_run):
+        raise UsageError("--shards runs one of several live replicas: not with --once or "
+                         "--dry-run (a dry-run replica would take shards from live ones)")
+    if args.identity and not (args.writer_leases or args.shards):
+        raise UsageError("--identity needs --writer-leases or --shards")
+    given = [f"--{name.replace('_', '-')}" for name in LEASE_DEFAULTS
+             if getattr(args, name) is not None]
+    if given and not (args.writer_leases or args.shards):
+        raise UsageError(f"{given[0]} needs --writer-leases or --shards")
+    for name, default in LEASE_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.renew_deadline + 2 * args.max_clock_skew >= args.lease_duration:
+        raise UsageError(
+            f"--renew-deadline + 2 x --max-clock-skew must be below --lease-duration "
+            f"({args.renew_deadline:g} + 2 x {args.max_clock_skew:g} >= "
+            f"{args.lease_duration:g}): a takeover could overlap the holder's last writes")
+    if args.lease_retry >= args.renew_deadline:
+        raise UsageError(f"--lease-retry ({args.lease_retry:g}) must be below "
+                         f"--renew-deadline ({args.renew_deadline:g}): a holder renews every "
+                         "retry and stops writing at the deadline")
     if args.clock_file is not None and (args.now is not None or args.once):
         raise UsageError("--clock-file drives a long-running daemon: not with --now/--once")
 
@@ -369,7 +407,10 @@ def _daemon_options(args: argparse.Namespace, with_loop: bool) -> DaemonOptions:
         prometheus_verify_tls=not args.prometheus_insecure_skip_tls_verify,
         prometheus_rate_window_seconds=args.prometheus_rate_window,
         writer_leases=args.writer_leases, identity=args.identity,
-        watch_targets=args.scale_reads == "watch")
+        watch_targets=args.scale_reads == "watch", shards=args.shards,
+        lease_duration_seconds=args.lease_duration,
+        renew_deadline_seconds=args.renew_deadline, lease_retry_seconds=args.lease_retry,
+        max_clock_skew_seconds=args.max_clock_skew)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ adds its journal's (`autoscaler.edge.journal_monitor`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import platform
 import re
@@ -293,6 +294,21 @@ class DaemonMetrics:
                             registry=registry)
         self.invalid = Gauge("autoscaler_invalid_specs", "Specs rejected by validation",
                              registry=registry)
+        self.shard_owned = Gauge(
+            "autoscaler_shard_owned",
+            "1 while this replica holds the shard's Lease, 0 otherwise (--shards)", ("shard",),
+            registry=registry)
+        self.shard_autoscalers = Gauge(
+            "autoscaler_shard_managed_autoscalers",
+            "Autoscalers of each shard this replica holds (--shards)", ("shard",),
+            registry=registry)
+        self.shard_members = Gauge(
+            "autoscaler_shard_members",
+            "Replicas this one sees live, itself included (--shards)", registry=registry)
+        self.shard_transitions = Counter(
+            "autoscaler_shard_transitions",
+            "Shard Leases acquired, released, or lost to another replica (--shards)",
+            ("transition",), registry=registry)
         Info("autoscaler_build", "The running build", registry=registry).info(
             {"version": _version(), "python": platform.python_version()})
         self._lock = threading.Lock()
@@ -360,6 +376,24 @@ class DaemonMetrics:
                 self._child(self.lease_transitions, key, (transition,)).inc()
             if failure is not None:
                 self._child(self.errors, key, ("lease", error_class(failure))).inc()
+
+    def shards(self, owned: Iterable[int], members: int, autoscalers: Mapping[int, int],
+               shard_count: int) -> None:
+        """After a shard step or pass: every shard's ownership, the owned ones' sizes."""
+        held = set(owned)
+        with self._lock:
+            for shard in range(shard_count):
+                label = f"{shard:02d}"
+                self.shard_owned.labels(label).set(float(shard in held))
+                if shard in held:
+                    self.shard_autoscalers.labels(label).set(autoscalers.get(shard, 0))
+                else:
+                    with contextlib.suppress(KeyError):  # not held before either
+                        self.shard_autoscalers.remove(label)
+            self.shard_members.set(members)
+
+    def shard_transition(self, transition: str) -> None:
+        self.shard_transitions.labels(transition).inc()
 
     def retain(self, present: Iterable[Key]) -> None:
         """Remove every series of the autoscalers not in `present` (deleted, or no longer

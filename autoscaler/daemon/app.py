@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -16,6 +17,7 @@ from autoscaler.clock import Clock, FakeClock, SystemClock
 from autoscaler.control.loop import Loop
 from autoscaler.control.reconcile import Reconciler, ScaleApi
 from autoscaler.control.record import EventSink, Recorder
+from autoscaler.control.stores import StateStore
 from autoscaler.kube.client import connect
 from autoscaler.kube.metrics_api import MetricsApiPass
 from autoscaler.kube.pods import PodCache
@@ -25,6 +27,7 @@ from autoscaler.kube.writer import EventRecorder
 from autoscaler.ownership.gate import GatedEvents, GatedScale, WriterGate
 from autoscaler.ownership.lease import LeaseClient
 from autoscaler.ownership.rules import Candidate
+from autoscaler.ownership.shard_leases import ShardCoordinator
 from autoscaler.prometheus.source import PrometheusSettings, PrometheusSource
 from autoscaler.runtime.process import (
     Cache,
@@ -35,6 +38,7 @@ from autoscaler.runtime.process import (
 )
 from autoscaler.runtime.specsources import SpecSourceOptions, SpecSources
 from autoscaler.runtime.wiring import (
+    ShardedSpecs,
     dry_run_printer,
     gated_stores,
     state_stores,
@@ -74,6 +78,20 @@ class DaemonOptions:
     # target in state_namespace, renewed while this daemon has valid metrics for it.
     writer_leases: bool = False
     identity: str = ""
+    # One of several replicas: reconcile only the shards held through Leases (shards.py).
+    shards: bool = False
+    lease_duration_seconds: float = 15.0
+    renew_deadline_seconds: float = 10.0
+    lease_retry_seconds: float = 2.0
+    max_clock_skew_seconds: float = 2.0
+
+    @property
+    def holder_identity(self) -> str:
+        return self.identity or os.environ.get("POD_NAME") or socket.gethostname()
+
+    def candidate(self) -> Candidate:
+        return Candidate(self.holder_identity, "cloud", self.lease_duration_seconds,
+                         self.renew_deadline_seconds, self.max_clock_skew_seconds)
 
 
 def _prometheus(options: DaemonOptions) -> PrometheusSource | None:
@@ -89,10 +107,64 @@ def _prometheus(options: DaemonOptions) -> PrometheusSource | None:
 def _cloud_gate(api_client: client.ApiClient, options: DaemonOptions) -> WriterGate | None:
     if not options.writer_leases:
         return None
-    identity = options.identity or os.environ.get("POD_NAME") or socket.gethostname()
     return WriterGate(lambda name: LeaseClient(api_client, options.state_namespace, name,
                                                options.request_timeout_seconds),
-                      Candidate(identity, "cloud"))
+                      options.candidate())
+
+
+def _shards(api_client: client.ApiClient, options: DaemonOptions) -> ShardCoordinator | None:
+    if not options.shards:
+        return None
+    if not options.watch_targets:
+        log.warning("--shards with --scale-reads get: the AmbiguousSelector check sees only "
+                    "this replica's autoscalers (the others' selectors come from the watch)")
+    return ShardCoordinator(api_client, options.state_namespace, options.candidate(),
+                            options.request_timeout_seconds, options.lease_retry_seconds)
+
+
+@dataclass(frozen=True)
+class Gates:
+    writer: WriterGate | None  # --writer-leases: one writer per target with edge agents
+    shards: ShardCoordinator | None  # --shards: one replica per shard
+
+
+@dataclass(frozen=True)
+class Writers:
+    scale: ScaleApi
+    stores: dict[str, StateStore]
+    events: EventSink
+
+
+def _writers(api_client: client.ApiClient, options: DaemonOptions, gates: Gates,
+             targets: TargetCache | None, clock: Clock, owners: Callable[[str], str]
+             ) -> Writers:
+    """The scale, state and Event writers, each behind every gate in use: only the
+    target's writer (this daemon or an edge agent) and only the replica holding its shard
+    writes."""
+    timeout = options.request_timeout_seconds
+    scale: ScaleApi = ScaleClient(api_client, timeout, targets)
+    events: EventSink = EventRecorder(api_client, timeout)
+    stores = state_stores(api_client, options.state_namespace, timeout)
+    if gates.writer is not None:
+        scale = GatedScale(scale, gates.writer, clock.now)
+        stores = gated_stores(stores, gates.writer, clock.now)
+        events = GatedEvents(events, gates.writer, owners)
+    if gates.shards is not None:
+        scale = GatedScale(scale, gates.shards, clock.now,
+                           standby="another replica holds the target's shard Lease")
+        stores = gated_stores(stores, gates.shards, clock.now)
+        events = GatedEvents(events, gates.shards, owners)
+    return Writers(scale, stores, events)
+
+
+def _start_shards(shards: ShardCoordinator, loop: Loop, clock: Clock) -> None:
+    """Step the shard Leases on their own thread; a change of the owned set wakes the loop
+    (a newly held shard's autoscalers are due at once)."""
+    wake = getattr(loop, "wake", None)
+    shards.on_change = wake if callable(wake) else None
+    shards.on_transition = lambda transition, _shard: loop.metrics.shard_transition(
+        transition)
+    shards.start(clock)
 
 
 def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
@@ -108,6 +180,9 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     log.info("starting", api=connection.describe(), dry_run=options.dry_run,
              namespaces=list(options.namespaces) or "all", spec_dir=str(options.spec_dir))
     api_client = connection.api_client
+    if options.writer_leases or options.shards:
+        # Names the replica in the apiserver's audit log (and the fake server's request log).
+        api_client.user_agent = f"edge-autoscaler ({options.holder_identity})"
     pods = PodCache(api_client, options.namespaces)
     specs = SpecSources(api_client, SpecSourceOptions(options.namespaces, options.spec_dir,
                                                       options.crd, options.sedna))
@@ -116,33 +191,41 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
     gate = _cloud_gate(api_client, options)
     # Scale reads from watched Deployments/StatefulSets/ReplicaSets (no GET per pass).
     targets = TargetCache(api_client, options.namespaces) if options.watch_targets else None
-    scale: ScaleApi = ScaleClient(api_client, timeout, targets)
-    events: EventSink = EventRecorder(api_client, timeout)
-    stores = state_stores(api_client, options.state_namespace, timeout)
-    if gate is not None:
-        # Only the target's writer (this daemon or an edge agent) writes scale, state, Events.
-        scale = GatedScale(scale, gate, clock.now)
-        stores = gated_stores(stores, gate, clock.now)
-        events = GatedEvents(events, gate, target_of(specs.collect))
+    shards = _shards(api_client, options)
+    writers = _writers(api_client, options, Gates(gate, shards), targets, clock,
+                       target_of(specs.collect))
     reconciler = Reconciler(
-        scale=scale, pods=pods, stores=stores,
-        recorder=Recorder(events, dry_run=options.dry_run,
+        scale=writers.scale, pods=pods, stores=writers.stores,
+        recorder=Recorder(writers.events, dry_run=options.dry_run,
                           on_decision=dry_run_printer(out, options.every_sync)),
         dry_run=options.dry_run, prometheus=_prometheus(options),
         sync_period_seconds=options.sync_period_seconds)
 
+    managed = specs.collect
+    sharded = None
+    if shards is not None:
+        sharded = ShardedSpecs(specs.collect, shards, clock.now, reconciler,
+                               targets.selector if targets is not None else None)
+        managed = sharded
+
     def begin_pass() -> MetricsApiPass:
         if gate is not None:
-            step_leases(gate, reconciler, specs.collect(), clock.now())
+            step_leases(gate, reconciler, managed(), clock.now())
+        if sharded is not None:
+            sharded.peek_selectors()
         return MetricsApiPass(api_client, timeout)
 
-    loop = Loop(reconciler=reconciler, specs=specs.collect, metrics_pass=begin_pass,
+    loop = Loop(reconciler=reconciler, specs=managed, metrics_pass=begin_pass,
                 clock=clock, sync_period_seconds=options.sync_period_seconds,
                 workers=options.workers, stop=stop)
     caches: list[Cache] = [pods, *specs.caches]
+    if shards is not None:
+        _start_shards(shards, loop, clock)
     try:
         run_loop(loop, caches, options.metrics_addr, options.once)
     finally:
+        if shards is not None:
+            shards.release_all()
         if targets is not None:
             targets.stop()
     problem = once_failure(loop, caches) if options.once else ""

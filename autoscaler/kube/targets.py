@@ -122,6 +122,16 @@ class TargetCache:
             self._written.pop(target, None)
         return found
 
+    def selector(self, namespace: str, ref: CrossVersionObjectReference) -> str | None:
+        """The target's label selector as cached, or None when not cached (no read of the
+        API, no effect on `read`): for the AmbiguousSelector check of autoscalers another
+        replica reconciles."""
+        if ref.kind not in WATCHED or ref.api_version not in ("apps/v1", ""):
+            return None
+        cache = self._cache(ref.kind, namespace)
+        found = cache.get(namespace, ref.name) if cache is not None and cache.live else None
+        return None if found is None else found[0].selector
+
     def wrote(self, namespace: str, ref: CrossVersionObjectReference, over: str) -> None:
         """A write to the target succeeded against resourceVersion `over`."""
         if ref.kind in WATCHED:

@@ -10,7 +10,8 @@ to renew (the API refuses writes: the MetaServer while the cloud link is down) -
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -66,6 +67,24 @@ class WriterGate:
         keeper = self.keepers.get(key)
         return keeper is not None and keeper.may_write(now)
 
+    def writing(self, key: str, now: float) -> AbstractContextManager[bool]:
+        return nullcontext(self.may_write(key, now))
+
+
+class Gate(Protocol):
+    """Who may write for a target key: a `WriterGate` (per-target writer Leases, with the
+    edge agents) or a `ShardCoordinator` (which replica owns the target's shard). The
+    wrappers below stack: each checks its own gate."""
+
+    @property
+    def offline(self) -> Mapping[str, str]: ...
+
+    def may_write(self, key: str, now: float) -> bool: ...
+
+    def writing(self, key: str, now: float) -> AbstractContextManager[bool]:
+        """Admit one write: True if it may go, held until the write is answered."""
+        ...
+
 
 class ScaleApi(Protocol):
     def get(self, namespace: str, ref: Any) -> ScaleRead: ...
@@ -83,10 +102,11 @@ class GatedScale:
     """`gate=None`: no ownership check, only the hooks (a single writer that journals)."""
 
     inner: ScaleApi
-    gate: WriterGate | None
+    gate: Gate | None
     now: Callable[[], float]
     on_offline: OfflineHook | None = None
     on_written: WrittenHook | None = None
+    standby: str = "another controller holds the writer Lease"
 
     def get(self, namespace: str, ref: Any) -> ScaleRead:
         return self.inner.get(namespace, ref)
@@ -94,14 +114,21 @@ class GatedScale:
     def update(self, namespace: str, ref: Any, read: ScaleRead, replicas: int) -> ScaleRead:
         key = target_key(namespace, ref)
         now = self.now()
-        if self.gate is not None and not self.gate.may_write(key, now):
+        if self.gate is None:
+            return self._write(key, now, namespace, ref, read, replicas)
+        with self.gate.writing(key, now) as allowed:
+            if allowed:
+                return self._write(key, now, namespace, ref, read, replicas)
             reason = self.gate.offline.get(key)
             if reason is None:
-                raise StandbyError(f"{key}: another controller holds the writer Lease")
+                raise StandbyError(f"{key}: {self.standby}")
             # Ownership cannot be renewed, so nothing is written; the wish is kept.
             if self.on_offline is not None:
                 self.on_offline(key, now, read, replicas, f"offline: {reason}")
             raise TransientError(f"{key}: offline ({reason}); not written")
+
+    def _write(self, key: str, now: float, namespace: str, ref: Any, read: ScaleRead,
+               replicas: int) -> ScaleRead:
         try:
             written = self.inner.update(namespace, ref, read, replicas)
         except TransientError as exc:
@@ -130,7 +157,7 @@ class GatedStore:
     writer's windows and policy budgets, not from the standby's own unacted memory."""
 
     inner: StateSaver
-    gate: WriterGate
+    gate: Gate
     now: Callable[[], float]
 
     def owns(self, managed: Any, now: float) -> bool:
@@ -142,8 +169,14 @@ class GatedStore:
         return self.inner.load(managed)
 
     def save(self, managed: Any, state: ControllerState, report: dict[str, Any]) -> None:
-        if self.owns(managed, self.now()):
+        spec = managed.spec
+        if spec is None:
             self.inner.save(managed, state, report)
+            return
+        key = target_key(managed.namespace, spec.scale_target_ref)
+        with self.gate.writing(key, self.now()) as allowed:
+            if allowed:
+                self.inner.save(managed, state, report)
 
     def must_save(self, saved: ControllerState | None, state: ControllerState) -> bool:
         return self.inner.must_save(saved, state)
@@ -159,11 +192,15 @@ class GatedEvents:
     """Events only from the target's writer: a standby reports nothing."""
 
     inner: EventSink
-    gate: WriterGate
+    gate: Gate
     owners: Callable[[str], str]  # event key (autoscaler key) -> target key, "" if unknown
 
     def record(self, target: EventTarget, event_type: str, reason: str, message: str,
                now: float) -> None:
         key = self.owners(target.key)
-        if not key or self.gate.may_write(key, now):
+        if not key:
             self.inner.record(target, event_type, reason, message, now)
+            return
+        with self.gate.writing(key, now) as allowed:
+            if allowed:
+                self.inner.record(target, event_type, reason, message, now)

@@ -132,11 +132,13 @@ class ObservedLease:
 
 class LeaseClient:
     def __init__(self, api_client: client.ApiClient, namespace: str, name: str,
-                 timeout_seconds: float = 10.0) -> None:
+                 timeout_seconds: float = 10.0, labels: Mapping[str, str] | None = None
+                 ) -> None:
         self.coordination = client.CoordinationV1Api(api_client)
         self.namespace = namespace
         self.name = name
         self.timeout = timeout_seconds
+        self.labels = dict(labels or {})  # set on create (a LIST selects them)
 
     @property
     def key(self) -> str:
@@ -159,6 +161,8 @@ class LeaseClient:
         """Create (resource_version "") or replace with compare-and-swap on the version."""
         body = body_for(state, self.namespace, self.name,
                         base.body if base is not None and state.resource_version else None)
+        if not state.resource_version and self.labels:
+            body["metadata"]["labels"] = dict(self.labels)
         collection = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         if state.resource_version:
             what, method, path = f"replace {self.key}", "PUT", collection + "/{name}"
@@ -194,6 +198,32 @@ class LeaseClient:
 
 def _observed(body: JSON) -> ObservedLease:
     return ObservedLease(state_from_body(body), body)
+
+
+def list_leases(api_client: client.ApiClient, namespace: str, label_selector: str,
+                timeout_seconds: float = 10.0) -> dict[str, ObservedLease]:
+    """The namespace's Leases matching `label_selector`, by name, in one LIST. An item that
+    is not a Lease as we write them (a time that does not parse, a non-numeric duration)
+    is left out with the others kept: it names no live holder, so at worst it is taken
+    over as expired when written with compare-and-swap."""
+    what = f"list leases in {namespace} ({label_selector})"
+    try:
+        response: Any = client.CoordinationV1Api(api_client).list_namespaced_lease(
+            namespace, label_selector=label_selector, _preload_content=False,
+            _request_timeout=timeout_seconds)
+        items = json.loads(response.data).get("items") or []
+    except ApiException as exc:
+        raise classify(exc, what) from exc
+    except (*_CLIENT_ERRORS, AttributeError) as exc:
+        raise classify(exc, what) from exc
+    found: dict[str, ObservedLease] = {}
+    for item in items:
+        try:
+            name = str(item["metadata"]["name"])
+            found[name] = _observed(item)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue
+    return found
 
 
 class LeaseKeeper:

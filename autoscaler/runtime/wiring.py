@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import TextIO
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from kubernetes import client
 
@@ -17,7 +18,9 @@ from autoscaler.control.record import DECISION_CONDITIONS, decision_key, spec_ta
 from autoscaler.control.stores import LeaseStateStore, StateStore, StatusStore
 from autoscaler.kube.lease_store import LeaseAnnotationStore
 from autoscaler.kube.writer import StatusWriter
-from autoscaler.ownership.gate import GatedStore, WriterGate, target_key
+from autoscaler.ownership.gate import Gate, GatedStore, WriterGate, target_key
+from autoscaler.ownership.shard_leases import ShardCoordinator
+from autoscaler.ownership.shards import shard_of
 from autoscaler.specs import sources
 from autoscaler.specs.model import CRD, FILE, SEDNA, ManagedSpec
 
@@ -31,7 +34,7 @@ def state_stores(api_client: client.ApiClient, state_namespace: str, timeout: fl
     return {CRD: status, FILE: leases, SEDNA: leases}
 
 
-def gated_stores(stores: Mapping[str, StateStore], gate: WriterGate,
+def gated_stores(stores: Mapping[str, StateStore], gate: Gate,
                  now: Callable[[], float]) -> dict[str, StateStore]:
     return {source: GatedStore(store, gate, now) for source, store in stores.items()}
 
@@ -66,6 +69,67 @@ def step_leases(gate: WriterGate, reconciler: Reconciler, specs: list[ManagedSpe
         if reconciler.telemetry is not None:
             reconciler.telemetry.lease(managed.namespace, managed.name, kind,
                                        gate.may_write(key, now), gate.failures.get(key))
+
+
+def shard_key(managed: ManagedSpec) -> str:
+    """What decides an autoscaler's shard: its target ("namespace/Kind/name"), so that
+    two autoscalers of one target share a shard; an invalid spec (no target known) goes
+    by its own key."""
+    if managed.spec is None:
+        return managed.key
+    return target_key(managed.namespace, managed.spec.scale_target_ref)
+
+
+@dataclass
+class ShardedSpecs:
+    """The autoscalers of the shards this replica holds, for the loop; the others'
+    selectors still go into the AmbiguousSelector index (from the watched targets: no
+    request), so the check sees every autoscaler of the cluster as a single controller
+    would. In `--scale-reads get` mode nothing is cached: only this replica's own
+    selectors are known (the daemon warns at start)."""
+
+    collect: Callable[[], list[ManagedSpec]]
+    shards: ShardCoordinator
+    now: Callable[[], float]
+    reconciler: Reconciler
+    selector_of: Callable[[str, Any], str | None] | None = None  # TargetCache.selector
+    others: list[ManagedSpec] = field(default_factory=list)
+    _peeked: set[str] = field(default_factory=set)
+
+    def __call__(self) -> list[ManagedSpec]:
+        now = self.now()
+        mine: list[ManagedSpec] = []
+        others: list[ManagedSpec] = []
+        sizes: dict[int, int] = {}
+        for managed in self.collect():
+            shard = shard_of(shard_key(managed), self.shards.shard_count)
+            if self.shards.owns_shard(shard, now):
+                mine.append(managed)
+                sizes[shard] = sizes.get(shard, 0) + 1
+            else:
+                others.append(managed)
+        self.others = others
+        telemetry = self.reconciler.telemetry
+        if telemetry is not None:
+            telemetry.shards(self.shards.view.owned, len(self.shards.view.members), sizes,
+                             self.shards.shard_count)
+        return mine
+
+    def peek_selectors(self) -> None:
+        """Register the other replicas' autoscalers' selectors (call after the loop
+        forgot the autoscalers that left this replica, before the reconciles)."""
+        seen: set[str] = set()
+        for managed in self.others:
+            if managed.spec is None or self.selector_of is None:
+                continue
+            selector = self.selector_of(managed.namespace, managed.spec.scale_target_ref)
+            if selector is not None:
+                self.reconciler.selectors.register(managed.key, managed.namespace, selector)
+                seen.add(managed.key)
+        for gone in self._peeked - seen:
+            if gone not in self.reconciler.memory:
+                self.reconciler.selectors.forget(gone)
+        self._peeked = seen
 
 
 DRY_RUN_HEADER = ("NAMESPACE", "NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS",

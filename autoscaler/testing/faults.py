@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ class RecordedRequest:
     body: Any
     status: int
     client: str = ""
+    user_agent: str = ""
+    at: float = field(default_factory=time.time)  # when it was logged (server's clock)
 
     @property
     def is_write(self) -> bool:

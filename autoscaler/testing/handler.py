@@ -115,7 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         body = _decode(raw)
         self._entry = functools.partial(RecordedRequest, self.command, split.path, query,
                                         content_type, None if body is _INVALID else body,
-                                        client=str(self.client_address[0]))
+                                        client=str(self.client_address[0]),
+                                        user_agent=str(self.headers.get("User-Agent", "")))
         self._respond(backend, split.path, query, content_type, body)
 
     def _record(self, status: int) -> None:

@@ -1,0 +1,270 @@
+"""Shard Leases on a real apiserver: the replica side of `autoscaler.ownership.shards`.
+
+`ShardCoordinator.step(now)`: one LIST of the shard and member Leases (label
+`edgeautoscaler.io/lease-kind`), then at most one compare-and-swap write per lease: my member
+lease, and each shard lease `shards.shard_action` says to create, acquire, renew or release.
+A 409 means someone else won: nothing changes until the next step's LIST. A transient
+failure ends the step (the grants run out at their renew deadlines by themselves).
+
+It runs on its own thread (`start`), every `retry_seconds`, so a long pass of the control
+loop never delays a renewal. The loop and the write wrappers ask it:
+* `may_write(target_key, now)`: this replica's last acknowledged acquire or renew of the
+  target's shard is within its renew deadline (`rules.may_write`);
+* `writing(target_key, now)`: the same, held for the duration of one write. A release first
+  withdraws the grant, then waits for the writes already admitted under it to be answered,
+  and only then sends the release: a write never reaches the server after the shard has
+  changed hands by our own release. (A takeover after expiry is covered by the margin of
+  `rules`: writes admitted before the renew deadline have lease_duration - renew_deadline
+  - skew seconds to land; keep the request timeout below that, e.g. 15 - 10 - 2 = 3 s is
+  the worst case with the defaults, a write normally takes milliseconds.)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import structlog
+from kubernetes import client
+
+from autoscaler.clock import Clock
+from autoscaler.errors import AutoscalerError, ConflictError
+from autoscaler.ownership.lease import LeaseClient, ObservedLease, list_leases
+from autoscaler.ownership.rules import (
+    Action,
+    Candidate,
+    LeaseState,
+    grant_after_ack,
+    grant_after_read,
+    may_write,
+)
+from autoscaler.ownership.shards import (
+    KIND_LABEL,
+    MEMBER_KIND,
+    SHARD_COUNT,
+    SHARD_KIND,
+    assign,
+    live_members,
+    member_action,
+    member_lease_name,
+    shard_action,
+    shard_lease_name,
+    shard_of,
+)
+
+log = structlog.get_logger("autoscaler.shards")
+
+# (transition "acquired" | "released" | "lost", shard) -> None, for /metrics
+TransitionHook = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class ShardView:
+    """What a step saw and holds: for /metrics, logs and tests."""
+
+    owned: frozenset[int]
+    members: tuple[str, ...]
+    assigned: frozenset[int]  # the shards assigned to this replica by `assign`
+
+
+@dataclass
+class _Shard:
+    granted: LeaseState | None = None
+    observed: ObservedLease | None = None  # as last read or written (the base of a PUT)
+    in_flight: int = 0
+    withdrawn: bool = False  # a release is under way: admit no new writes
+
+
+@dataclass
+class ShardCoordinator:
+    api_client: client.ApiClient
+    namespace: str
+    me: Candidate
+    timeout_seconds: float = 10.0
+    retry_seconds: float = 2.0
+    shard_count: int = SHARD_COUNT
+    on_change: Callable[[], None] | None = None  # the owned set changed (wake the loop)
+    on_transition: TransitionHook | None = None
+    last_error: AutoscalerError | None = None
+    offline: Mapping[str, str] = field(default_factory=dict)  # the gate protocol: never
+    view: ShardView = field(default_factory=lambda: ShardView(frozenset(), (), frozenset()))
+    _shards: dict[int, _Shard] = field(default_factory=dict, repr=False)
+    _member: LeaseState | None = field(default=None, repr=False)
+    _member_observed: ObservedLease | None = field(default=None, repr=False)
+    _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _halt: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def __post_init__(self) -> None:
+        self._shards = {shard: _Shard() for shard in range(self.shard_count)}
+
+    # -- asked by the loop and the write wrappers ------------------------------------------
+
+    def owns_shard(self, shard: int, now: float) -> bool:
+        with self._lock:
+            state = self._shards[shard]
+            return not state.withdrawn and may_write(self.me, state.granted, now)
+
+    def may_write(self, key: str, now: float) -> bool:
+        return self.owns_shard(shard_of(key, self.shard_count), now)
+
+    @contextmanager
+    def writing(self, key: str, now: float) -> Iterator[bool]:
+        """True while the write may go (the grant is held until it is answered)."""
+        state = self._shards[shard_of(key, self.shard_count)]
+        with self._lock:
+            admitted = not state.withdrawn and may_write(self.me, state.granted, now)
+            if admitted:
+                state.in_flight += 1
+        try:
+            yield admitted
+        finally:
+            if admitted:
+                with self._lock:
+                    state.in_flight -= 1
+                    self._lock.notify_all()
+
+    # -- the step ----------------------------------------------------------------------------
+
+    def step(self, now: float) -> ShardView:
+        selector = f"{KIND_LABEL} in ({SHARD_KIND},{MEMBER_KIND})"
+        before = self.view.owned
+        try:
+            listed = list_leases(self.api_client, self.namespace, selector,
+                                 self.timeout_seconds)
+            self._step_member(now, listed.get(member_lease_name(self.me.identity)))
+            members = live_members(
+                self.me.identity, (o.state for name, o in listed.items()
+                                   if name.startswith("eas-member-")),
+                now, self.me.max_clock_skew_seconds)
+            owners = assign(members, self.shard_count)
+            for shard in range(self.shard_count):
+                self._step_shard(shard, owners[shard], now,
+                                 listed.get(shard_lease_name(shard, self.shard_count)))
+            self.last_error = None
+        except AutoscalerError as exc:
+            if self.last_error is None or str(self.last_error) != str(exc):
+                log.warning("shard lease step failed; grants run out at their deadline",
+                            error=str(exc))
+            self.last_error = exc
+            members, owners = self.view.members, {}
+        owned = frozenset(s for s in range(self.shard_count) if self.owns_shard(s, now))
+        self.view = ShardView(owned, members, frozenset(
+            s for s, who in owners.items() if who == self.me.identity))
+        if owned != before:
+            log.info("shards changed", owned=sorted(owned), members=list(members))
+            if self.on_change is not None:
+                self.on_change()
+        return self.view
+
+    def _due(self, granted: LeaseState | None, now: float) -> bool:
+        """Renew a held lease every `retry_seconds`, well inside its renew deadline."""
+        return granted is None or now - granted.renew_time >= self.retry_seconds
+
+    def _client(self, name: str, kind: str) -> LeaseClient:
+        return LeaseClient(self.api_client, self.namespace, name, self.timeout_seconds,
+                           labels={KIND_LABEL: kind})
+
+    def _step_member(self, now: float, observed: ObservedLease | None) -> None:
+        read = observed.state if observed is not None else None
+        self._member = grant_after_read(self.me, self._member, read)
+        self._member_observed = observed
+        action = member_action(self.me, read, now)
+        if action.lease is None or (action.kind == "renew" and not self._due(self._member, now)):
+            return
+        try:
+            written = self._client(member_lease_name(self.me.identity), MEMBER_KIND).write(
+                action.lease, observed)
+        except ConflictError:
+            return
+        self._member_observed = written
+        self._member = grant_after_ack(action, written.state, self._member)
+
+    def _step_shard(self, shard: int, assignee: str, now: float,
+                    observed: ObservedLease | None) -> None:
+        state = self._shards[shard]
+        read = observed.state if observed is not None else None
+        with self._lock:
+            had = state.granted is not None
+            state.granted = grant_after_read(self.me, state.granted, read)
+            state.observed = observed
+            lost = had and state.granted is None
+        if lost:
+            self._transition("lost", shard)
+        action = shard_action(self.me, read, assignee, now)
+        if action.lease is None or (action.kind == "renew" and not self._due(state.granted, now)):
+            return
+        if action.kind == "release" and not self._withdraw(state):
+            return  # a write still in flight: the lease expires by itself if this persists
+        try:
+            written = self._client(shard_lease_name(shard, self.shard_count),
+                                   SHARD_KIND).write(action.lease, observed)
+        except ConflictError:
+            return
+        finally:
+            with self._lock:
+                state.withdrawn = False
+        with self._lock:
+            state.observed = written
+            state.granted = grant_after_ack(action, written.state, state.granted)
+        self._log(action, shard)
+
+    def _withdraw(self, state: _Shard) -> bool:
+        """Stop admitting writes and wait (at most one request timeout) for those admitted."""
+        with self._lock:
+            state.withdrawn = True
+            state.granted = None
+            return self._lock.wait_for(lambda: state.in_flight == 0, self.timeout_seconds)
+
+    def _log(self, action: Action, shard: int) -> None:
+        if action.kind in ("acquire", "release"):
+            transition = "acquired" if action.kind == "acquire" else "released"
+            log.info(f"shard {transition}", shard=shard, reason=action.reason)
+            self._transition(transition, shard)
+
+    def _transition(self, transition: str, shard: int) -> None:
+        if self.on_transition is not None:
+            self.on_transition(transition, shard)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, clock: Clock) -> None:
+        """Step every `retry_seconds` of real time (not `clock.wait`: a test clock that
+        moves only between passes must not hold the renewals back) until `release_all`."""
+        def run() -> None:
+            while True:
+                try:
+                    self.step(clock.now())
+                except Exception:  # a bug: keep stepping (the grants expire if it persists)
+                    log.exception("shard lease step crashed")
+                if self._halt.wait(self.retry_seconds):
+                    return
+        self._thread = threading.Thread(target=run, name="shard-leases", daemon=True)
+        self._thread.start()
+
+    def release_all(self) -> None:
+        """On a clean stop: hand every held shard back and leave the members, so the others
+        take over at their next step instead of after expiry."""
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join(self.retry_seconds + 2 * self.timeout_seconds)
+        for shard, state in self._shards.items():
+            observed = state.observed
+            if state.granted is None or observed is None or not self._withdraw(state):
+                continue
+            self._release(shard_lease_name(shard, self.shard_count), SHARD_KIND, observed)
+            self._transition("released", shard)
+        if self._member is not None and self._member_observed is not None:
+            self._member = None
+            self._release(member_lease_name(self.me.identity), MEMBER_KIND,
+                          self._member_observed)
+
+    def _release(self, name: str, kind: str, observed: ObservedLease) -> None:
+        released = replace(observed.state, holder="", holder_role="")
+        try:
+            self._client(name, kind).write(released, observed)
+        except AutoscalerError as exc:
+            log.warning("lease not released; it expires by itself", lease=name,
+                        error=str(exc))

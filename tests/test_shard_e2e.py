@@ -1,0 +1,285 @@
+"""Sharding end to end: three `autoscaler run --shards` processes share 300 autoscalers in
+the fake API server; one is SIGKILLed, one joins, one stops cleanly.
+
+Real time here (the shard Leases expire on the wall clock), with short Lease timings so the
+test takes about a minute: duration 6 s, renew deadline 3 s, skew bound 1 s, a step every
+second, a 3-s sync period. Checked over the whole request log, in the server's commit order:
+every scale and status write came from the replica that held the target's shard Lease at
+that point (so never two writers for one autoscaler), and each handover finished within the
+bound the protocol gives (stated per check).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from autoscaler.ownership.shards import SHARD_COUNT, shard_lease_name, shard_of
+from autoscaler.testing import FakeApiServer, write_kubeconfig
+from autoscaler.testing.errors import ApiError
+from autoscaler.testing.faults import RecordedRequest
+
+AUTOSCALERS = 300
+NAMESPACES = 3
+STATE_NS = "edge-autoscaler"
+DURATION, DEADLINE, SKEW, RETRY, PERIOD = 6.0, 3.0, 1.0, 1.0, 3.0
+LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{STATE_NS}/leases"
+
+
+def stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def app(i: int) -> tuple[str, str]:
+    return f"ns-{i % NAMESPACES}", f"app-{i}"
+
+
+def publish(api: FakeApiServer, cpu: str) -> None:
+    now = time.time()
+    for i in range(AUTOSCALERS):
+        ns, name = app(i)
+        api.set_pod_metrics(ns, f"{name}-0", {"c": {"cpu": cpu}}, timestamp=stamp(now - 1))
+
+
+def populate(api: FakeApiServer) -> None:
+    api.register_kind("edgeautoscaler.io", "v1alpha1", "ElasticAutoscaler",
+                      "elasticautoscalers", subresources=("status",))
+    now = time.time()
+    for i in range(AUTOSCALERS):
+        ns, name = app(i)
+        api.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}},
+                    "status": {"replicas": 1}})
+        api.create({"apiVersion": "edgeautoscaler.io/v1alpha1", "kind": "ElasticAutoscaler",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1",
+                                                "kind": "Deployment", "name": name},
+                             "minReplicas": 1, "maxReplicas": 4,
+                             "metrics": [{"type": "Resource", "resource": {
+                                 "name": "cpu", "target": {"type": "Utilization",
+                                                           "averageUtilization": 50}}}]}})
+        api.create({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": f"{name}-0", "namespace": ns,
+                                 "labels": {"app": name}},
+                    "spec": {"containers": [{"name": "c", "resources": {
+                        "requests": {"cpu": "1"}}}]},
+                    "status": {"phase": "Running", "startTime": stamp(now - 3600),
+                               "conditions": [{"type": "Ready", "status": "True",
+                                               "lastTransitionTime": stamp(now - 3500)}]}})
+    publish(api, "500m")  # 50 %: every autoscaler holds at 1
+
+
+class Replica:
+    def __init__(self, api: FakeApiServer, tmp: Path, identity: str) -> None:
+        self.identity = identity
+        self.log = tmp / f"{identity}.log"
+        kubeconfig = write_kubeconfig(tmp / "kubeconfig", api.url)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "autoscaler", "run", "--kubeconfig", str(kubeconfig),
+                 "--shards", "--identity", identity, "--state-namespace", STATE_NS,
+                 "--lease-duration", str(DURATION), "--renew-deadline", str(DEADLINE),
+                 "--max-clock-skew", str(SKEW), "--lease-retry", str(RETRY),
+                 "--sync-period", str(PERIOD), "--request-timeout", "2",
+                 "--log-format", "json"], stdout=subprocess.DEVNULL, stderr=out)
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def alive(self) -> None:
+        assert self.proc.poll() is None, f"{self.identity} exited:\n{self.text()}"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApiServer]:
+    with FakeApiServer() as server:
+        server.create({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": STATE_NS}})
+        populate(server)
+        yield server
+
+
+@pytest.fixture
+def replicas(api: FakeApiServer, tmp_path: Path) -> Iterator[dict[str, Replica]]:
+    started: dict[str, Replica] = {}
+    yield started
+    for replica in started.values():
+        if replica.proc.poll() is None:
+            replica.proc.kill()
+        replica.proc.wait(10)
+
+
+def holders(api: FakeApiServer) -> dict[int, str]:
+    """Shard -> holder of a live (renewed within DURATION + SKEW) shard Lease."""
+    now = time.time()
+    found: dict[int, str] = {}
+    for shard in range(SHARD_COUNT):
+        try:
+            spec = api.get("coordination.k8s.io/v1", "Lease", STATE_NS,
+                           shard_lease_name(shard))["spec"]
+        except ApiError:  # not created yet
+            continue
+        renewed = datetime.fromisoformat(spec["renewTime"].replace("Z", "+00:00"))
+        if spec.get("holderIdentity") and now <= renewed.timestamp() + DURATION + SKEW:
+            found[shard] = spec["holderIdentity"]
+    return found
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float,
+               running: dict[str, Replica]) -> float:
+    """Seconds until `check()` held (polled every 0.1 s); fails after `timeout`."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    logs = "\n".join(f"--- {r.identity}\n{r.text()}" for r in running.values())
+    raise AssertionError(f"not within {timeout} s: {what}\n{logs}")
+
+
+def balanced(api: FakeApiServer, members: set[str]) -> bool:
+    owners = holders(api)
+    counts = [sum(1 for who in owners.values() if who == m) for m in members]
+    return (len(owners) == SHARD_COUNT and set(owners.values()) == members
+            and max(counts) - min(counts) <= 1)
+
+
+def scaled_to(api: FakeApiServer, count: int) -> Callable[[], bool]:
+    def check() -> bool:
+        return all(int(d["spec"]["replicas"]) == count
+                   for d in api.list("apps/v1", "Deployment", None))
+    return check
+
+
+def identity_of(request: RecordedRequest) -> str:
+    agent = request.user_agent
+    return agent[agent.index("(") + 1:agent.rindex(")")] if "(" in agent else agent
+
+
+def writer_violations(requests: list[RecordedRequest]) -> list[str]:
+    """Scale and status writes not made by the holder of the target's shard Lease, with
+    the Lease holders replayed from the same log in commit order."""
+    holder: dict[str, str] = {}
+    wrong: list[str] = []
+    for request in requests:
+        if request.status not in (200, 201) or request.method not in ("PUT", "POST", "PATCH"):
+            continue
+        if request.path.startswith(LEASES) and isinstance(request.body, dict):
+            name = request.body.get("metadata", {}).get("name", "")
+            holder[name] = (request.body.get("spec") or {}).get("holderIdentity") or ""
+            continue
+        parts = request.path.split("/")
+        scale = request.path.endswith("/scale") and "/deployments/" in request.path
+        status = request.path.endswith("/status") and "/elasticautoscalers/" in request.path
+        if not (scale or status):
+            continue
+        ns, name = parts[parts.index("namespaces") + 1], parts[-2]
+        lease = shard_lease_name(shard_of(f"{ns}/Deployment/{name}"))
+        if holder.get(lease) != identity_of(request):
+            wrong.append(f"{request.method} {request.path} by {identity_of(request)} while "
+                         f"{lease} was held by {holder.get(lease) or 'nobody'}")
+    return wrong
+
+
+def scale_times(requests: list[RecordedRequest], after: float) -> dict[str, float]:
+    """Target -> when its first successful scale write after `after` was logged."""
+    found: dict[str, float] = {}
+    for request in requests:
+        if (request.method == "PUT" and request.path.endswith("/scale")
+                and request.status == 200 and request.at >= after):
+            found.setdefault(request.path, request.at)
+    return found
+
+
+def test_three_replicas_share_kill_join_and_stop(api: FakeApiServer, tmp_path: Path,
+                                                 replicas: dict[str, Replica]) -> None:
+    for identity in ("r0", "r1", "r2"):
+        replicas[identity] = Replica(api, tmp_path, identity)
+    took = wait_until("32 shards split 11/11/10 over r0, r1, r2",
+                      lambda: balanced(api, {"r0", "r1", "r2"}), 60, replicas)
+    print(f"balanced {took:.1f} s after the three started")
+    for replica in replicas.values():
+        replica.alive()
+    # Every autoscaler reconciled (its status written) by its shard's holder.
+    wait_until("every autoscaler has a status", lambda: all(
+        (a.get("status") or {}).get("conditions")
+        for a in api.list("edgeautoscaler.io/v1alpha1", "ElasticAutoscaler", None)),
+        30, replicas)
+
+    # SIGKILL r1 and raise the load: every autoscaler must go 1 -> 2; r1's only after
+    # its shard Leases expire (last renewal + DURATION + SKEW), then within a step and a
+    # pass of the new holder.
+    victim = replicas["r1"]
+    lost = {s for s, who in holders(api).items() if who == "r1"}
+    killed = time.time()
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(10)
+    publish(api, "1000m")
+    wait_until("all 300 scaled to 2", scaled_to(api, 2), 60, replicas)
+    times = scale_times(api.requests, killed)
+    orphan = {path: at - killed for path, at in times.items()
+              if shard_of(f"{path.split('/')[5]}/Deployment/{path.split('/')[-2]}") in lost}
+    assert len(times) == AUTOSCALERS and orphan
+    bound = DURATION + SKEW + RETRY + PERIOD * 1.1 + 2.0  # + 2 s for this busy machine
+    print(f"r1 held {len(lost)} shards ({len(orphan)} autoscalers); they scaled "
+          f"{min(orphan.values()):.1f}..{max(orphan.values()):.1f} s after the SIGKILL "
+          f"(bound {bound:.1f} s)")
+    assert max(orphan.values()) <= bound
+    assert set(holders(api).values()) == {"r0", "r2"}
+
+    # A replica joins: the others hand over its share within one lease duration.
+    joined = time.monotonic()
+    replicas["r3"] = Replica(api, tmp_path, "r3")
+    wait_until("shards rebalanced over r0, r2, r3",
+               lambda: balanced(api, {"r0", "r2", "r3"}), 60, replicas)
+    print(f"rebalanced {time.monotonic() - joined:.1f} s after r3 started")
+
+    # A clean stop (SIGTERM) releases at once: the others take over before expiry.
+    leaving = {s for s, who in holders(api).items() if who == "r0"}
+    replicas["r0"].proc.send_signal(signal.SIGTERM)
+    assert replicas["r0"].proc.wait(30) == 0
+    handed = wait_until("r0's shards taken over", lambda: all(
+        holders(api).get(s) in ("r2", "r3") for s in leaving), 30, replicas)
+    print(f"r0's {len(leaving)} shards taken over {handed:.1f} s after it exited")
+    assert handed < DURATION
+
+    wrong = writer_violations(api.requests)
+    writes = sum(1 for r in api.requests if r.path.endswith(("/scale", "/status"))
+                 and r.method in ("PUT", "PATCH") and r.status == 200)
+    print(f"{writes} scale/status writes checked against the shard Lease holders")
+    assert not wrong, "\n".join(wrong[:20])
+    assert writes >= 2 * AUTOSCALERS  # a scale write and status writes each
+    for identity in ("r2", "r3"):
+        assert '"level": "error"' not in replicas[identity].text()
+
+
+def request(method: str, path: str, who: str, body: object = None) -> RecordedRequest:
+    return RecordedRequest(method, path, {}, "application/json", body, 200,
+                           user_agent=f"edge-autoscaler ({who})")
+
+
+def test_the_log_check_finds_a_write_by_a_replica_without_the_shard() -> None:
+    """The check above can fail: a scale write by r1 after r2 took the shard over."""
+    lease = shard_lease_name(shard_of("ns-0/Deployment/app-0"))
+    scale = "/apis/apps/v1/namespaces/ns-0/deployments/app-0/scale"
+    status = "/apis/edgeautoscaler.io/v1alpha1/namespaces/ns-0/elasticautoscalers/app-0/status"
+
+    def lease_write(who: str) -> RecordedRequest:
+        return request("PUT", f"{LEASES}/{lease}", who,
+                       {"metadata": {"name": lease}, "spec": {"holderIdentity": who}})
+    fine = [lease_write("r1"), request("PUT", scale, "r1"), request("PATCH", status, "r1"),
+            lease_write("r2"), request("PUT", scale, "r2")]
+    assert writer_violations(fine) == []
+    late = [*fine, request("PATCH", status, "r1")]
+    assert writer_violations(late) == [f"PATCH {status} by r1 while {lease} was held by r2"]
+    released = [lease_write("r1"), lease_write(""), request("PUT", scale, "r1")]
+    assert writer_violations(released) == [
+        f"PUT {scale} by r1 while {lease} was held by nobody"]
