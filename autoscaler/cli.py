@@ -116,6 +116,11 @@ def _get_parser(p: argparse.ArgumentParser) -> None:
                    help="with --watch: seconds between two reads (default 2)")
     p.add_argument("--watch-count", type=_count(1, 1_000_000), metavar="N",
                    help="with --watch: exit after N change lines (scripts, tests)")
+    p.add_argument("--state-namespace", default=os.environ.get("POD_NAMESPACE",
+                                                               "edge-autoscaler"),
+                   help="namespace of the shard Leases of `run --shards` daemons: OWNER "
+                        "is the replica holding each autoscaler's shard (default "
+                        "$POD_NAMESPACE, else edge-autoscaler)")
 
 
 def _connection_args(p: argparse.ArgumentParser) -> None:
@@ -314,7 +319,8 @@ def _get(args: argparse.Namespace) -> int:
     from autoscaler.runtime.process import stop_on_signals  # noqa: PLC0415
     stop = stop_on_signals() if args.watch else None
     options = GetOptions(output=args.output or "table", watch=args.watch,
-                         interval_seconds=args.watch_interval or 2.0, count=args.watch_count)
+                         interval_seconds=args.watch_interval or 2.0, count=args.watch_count,
+                         state_namespace=args.state_namespace)
     return print_table(_daemon_options(args, with_loop=False), sys.stdout, options, stop)
 
 

@@ -53,8 +53,8 @@ from autoscaler.testing import FakeApiServer, write_kubeconfig
 SCRIPT = shutil.which("autoscaler", path=str(Path(sys.executable).parent))
 WAIT = 30.0  # a bound on waiting for a real process, never a sleep
 JSON_FIELDS = ["namespace", "name", "source", "reference", "targets", "minPods", "maxPods",
-               "replicas", "desiredReplicas", "status", "errors", "lastScaleTime",
-               "limitedBy", "origin", "conditions"]
+               "replicas", "desiredReplicas", "shard", "owner", "status", "errors",
+               "lastScaleTime", "limitedBy", "origin", "conditions"]
 BROKEN_HPA = """\
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -266,12 +266,12 @@ def check_wide(out: str) -> None:
     header, row, broken = _cells(out)
     assert header == ["NAMESPACE", "NAME", "SOURCE", "REFERENCE", "TARGETS", "MINPODS",
                       "MAXPODS", "REPLICAS", "DESIRED", "LASTSCALE", "LIMITEDBY",
-                      "CONDITIONS", "STATUS"]
+                      "CONDITIONS", "SHARD", "OWNER", "STATUS"]
     assert row == [NS, APP, "crd", f"Deployment/{APP}", "100%/50%", "1", "10", "1", "2",
                    "2027-01-15T08:00:00Z", "none",
                    "SucceededRescale,ValidMetricFound,DesiredWithinRange,NotScaledToZero",
-                   "active"]
-    assert broken[8:12] == ["-", "-", "-", "-"] and broken[12].startswith("invalid: ")
+                   "-", "-", "active"]  # unsharded: no shard, no owner
+    assert broken[8:14] == ["-"] * 6 and broken[14].startswith("invalid: ")
     lines = out.splitlines()  # aligned: every column starts where its header does
     assert {line.index(" 2027-") for line in lines[1:2]} == {lines[0].index(" LASTSCALE")}
 
@@ -283,7 +283,7 @@ def check_objects(objects: Any) -> None:
     assert {k: found[k] for k in JSON_FIELDS if k != "conditions"} == {
         "namespace": NS, "name": APP, "source": "crd", "reference": f"Deployment/{APP}",
         "targets": "100%/50%", "minPods": 1, "maxPods": 10, "replicas": 1,
-        "desiredReplicas": 2, "status": "active", "errors": [],
+        "desiredReplicas": 2, "shard": None, "owner": None, "status": "active", "errors": [],
         "lastScaleTime": "2027-01-15T08:00:00Z", "limitedBy": "none",
         "origin": f"ElasticAutoscaler {NS}/{APP}"}
     assert [(c["type"], c["status"], c["reason"]) for c in found["conditions"]] == [
