@@ -10,6 +10,7 @@ missing library is an import error.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import functools
 import importlib.resources
@@ -25,6 +26,9 @@ import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+
+from autoscaler.cli import build_parser
+from autoscaler.testing.patch import json_patch
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -598,7 +602,9 @@ RBAC_TABLE: dict[tuple[str, str, str], set[str]] = {
     ("ClusterRole", "sedna.io", "jointinferenceservices"): {"get", "list", "watch"},
     ("ClusterRole", "", "events"): {"create", "patch"},
     ("ClusterRole", "events.k8s.io", "events"): {"create", "patch"},
-    ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update", "patch"},
+    # list/create/update: the shard Leases (one LIST per step, POST, PUT with compare-and-swap);
+    # get/patch/create: the state Leases of file and Sedna autoscalers.
+    ("Role", "coordination.k8s.io", "leases"): {"get", "list", "create", "update", "patch"},
 }
 
 
@@ -706,7 +712,7 @@ def test_daemon_security_context(field: str, expected: object) -> None:
 @pytest.mark.parametrize(("path", "expected"), [
     pytest.param(("metadata", "name"), "edge-autoscaler", id="name"),
     pytest.param(("metadata", "namespace"), "edge-autoscaler", id="namespace"),
-    pytest.param(("spec", "replicas"), 1, id="one-replica"),
+    pytest.param(("spec", "replicas"), 2, id="two-replicas"),
     pytest.param(("spec", "template", "spec", "serviceAccountName"), "edge-autoscaler",
                  id="service-account"),
     pytest.param(("spec", "template", "spec", "automountServiceAccountToken"), True,
@@ -722,7 +728,10 @@ def test_daemon_deployment(path: tuple[str, ...], expected: object) -> None:
 
 @pytest.mark.parametrize(("path", "expected"), [
     pytest.param(("image",), "ghcr.io/example/edge-autoscaler:0.1.0", id="image"),
-    pytest.param(("args",), ["run", "--metrics-addr", ":8080"], id="args"),
+    pytest.param(("args",), ["run", "--metrics-addr", ":8080", "--shards",
+                             "--lease-duration", "20", "--renew-deadline", "10",
+                             "--lease-retry", "2", "--max-clock-skew", "2",
+                             "--request-timeout", "5"], id="args"),
     pytest.param(("ports",), [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}],
                  id="ports"),
     pytest.param(("livenessProbe", "httpGet"), {"path": "/healthz", "port": "metrics"},
@@ -775,6 +784,147 @@ def test_daemon_service_exposes_metrics_to_prometheus() -> None:
 def test_daemon_selector_matches_its_pods() -> None:
     spec = _daemon()["spec"]
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+# --- several replicas: --shards, the leases Role, spread, disruption budget ---------------
+
+
+def _pod_labels() -> dict[str, str]:
+    labels = _daemon()["spec"]["template"]["metadata"]["labels"]
+    assert isinstance(labels, dict)
+    return labels
+
+
+def _daemon_args() -> argparse.Namespace:
+    """The container's args through the real parser."""
+    return build_parser().parse_args(_container()["args"])
+
+
+def test_daemon_runs_sharded_with_valid_lease_timing() -> None:
+    args = _daemon_args()
+    assert args.command == "run" and args.shards and not (args.once or args.dry_run)
+    # The daemon refuses anything else at start (autoscaler/cli.py, _check_run_flags).
+    assert args.renew_deadline + 2 * args.max_clock_skew < args.lease_duration
+    assert args.lease_retry < args.renew_deadline
+    # A write admitted just before the renew deadline is answered before a takeover.
+    assert args.request_timeout < (args.lease_duration - args.renew_deadline
+                                   - args.max_clock_skew)
+
+
+def test_daemon_identity_and_lease_namespace_come_from_the_downward_api() -> None:
+    env = {e["name"]: e.get("valueFrom") for e in _container()["env"]}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert "--identity" not in _container()["args"]  # $POD_NAME: unique per replica
+    assert "--state-namespace" not in _container()["args"]  # $POD_NAMESPACE: the Role's
+
+
+def test_lease_role_covers_what_the_shard_coordinator_calls() -> None:
+    """ShardCoordinator: list (a LIST per step), create (POST), update (PUT); nothing
+    deletes or watches Leases; no Lease rule is cluster-wide."""
+    grants = _grants()
+    leases = grants[("Role", "coordination.k8s.io", "leases")]
+    assert {"list", "create", "update"} <= leases
+    assert not leases & {"watch", "delete", "deletecollection"}
+    assert not any(resource == "leases" for kind, _, resource in grants
+                   if kind == "ClusterRole")
+
+
+def test_rollout_replaces_one_replica_at_a_time() -> None:
+    assert _daemon()["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
+def test_replicas_spread_over_nodes() -> None:
+    (spread,) = _daemon()["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert (spread["topologyKey"], spread["maxSkew"], spread["whenUnsatisfiable"]) == (
+        "kubernetes.io/hostname", 1, "DoNotSchedule")
+    assert spread["labelSelector"]["matchLabels"].items() <= _pod_labels().items()
+    assert spread["labelSelector"]["matchLabels"] == _daemon()["spec"]["selector"]["matchLabels"]
+
+
+def test_disruption_budget_keeps_one_replica() -> None:
+    budget = _load_one(BASE / "poddisruptionbudget.yaml")
+    assert _kind(budget) == ("policy/v1", "PodDisruptionBudget")
+    assert budget["metadata"]["namespace"] == _daemon()["metadata"]["namespace"]
+    assert budget["spec"]["minAvailable"] == 1 < _daemon()["spec"]["replicas"]
+    assert budget["spec"]["selector"] == _daemon()["spec"]["selector"]
+
+
+# --- overlays, rendered offline (the subset of kustomize they use) ------------------------
+
+OVERLAY_HA = DEPLOY / "overlays" / "ha"
+
+
+def _build(directory: Path) -> list[Doc]:
+    """`kustomize build` for what this repository's kustomizations use: resources (files, or
+    directories with a kustomization) and JSON 6902 patches with a target; any other field
+    fails here rather than being ignored. (`kubectl kustomize deploy/overlays/ha` renders the
+    same objects.)"""
+    kustomization = _load_one(directory / "kustomization.yaml")
+    assert set(kustomization) <= {"apiVersion", "kind", "resources", "patches"}, directory
+    docs: list[Doc] = []
+    for resource in kustomization["resources"]:
+        path = directory / resource
+        docs += _build(path) if path.is_dir() else copy.deepcopy(_parse(path))
+    for patch in kustomization.get("patches", []):
+        target = patch["target"]
+        assert set(patch) == {"target", "patch"} and set(target) <= {
+            "group", "version", "kind", "name"}
+        api_version = "/".join(p for p in (target.get("group"), target["version"]) if p)
+        matched = [i for i, d in enumerate(docs) if _kind(d) == (api_version, target["kind"])
+                   and d["metadata"]["name"] == target["name"]]
+        assert len(matched) == 1, target
+        docs[matched[0]] = json_patch(docs[matched[0]], yaml.safe_load(patch["patch"]))
+    return docs
+
+
+def _built(kind: str, name: str = "edge-autoscaler") -> Doc:
+    (doc,) = [d for d in _build(OVERLAY_HA) if d["kind"] == kind
+              and d["metadata"]["name"] == name]
+    return doc
+
+
+def test_ha_overlay_renders_the_base_with_three_replicas() -> None:
+    deployment = _built("Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    assert _built("PodDisruptionBudget")["spec"]["minAvailable"] == 2
+
+
+def test_ha_overlay_never_puts_two_replicas_on_one_node() -> None:
+    pod = _built("Deployment")["spec"]["template"]["spec"]
+    (rule,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert rule["topologyKey"] == "kubernetes.io/hostname"
+    assert rule["labelSelector"]["matchLabels"].items() <= _pod_labels().items()
+    assert pod["affinity"]["nodeAffinity"] == _daemon()["spec"]["template"]["spec"][
+        "affinity"]["nodeAffinity"]  # still off the edge nodes
+    assert [(c["topologyKey"], c["whenUnsatisfiable"]) for c in pod[
+        "topologySpreadConstraints"]] == [("kubernetes.io/hostname", "DoNotSchedule"),
+                                          ("topology.kubernetes.io/zone", "ScheduleAnyway")]
+
+
+def test_ha_overlay_changes_nothing_else() -> None:
+    """The same objects as the base; only the patched fields differ."""
+    base = _build(BASE)
+    built = _build(OVERLAY_HA)
+    assert [(_kind(d), d["metadata"]["name"]) for d in built] == [
+        (_kind(d), d["metadata"]["name"]) for d in base]
+    for before, patched in zip(base, built, strict=True):
+        after = copy.deepcopy(patched)  # the overlay's object with its patches undone
+        if after["kind"] == "Deployment":
+            after["spec"]["replicas"] = before["spec"]["replicas"]
+            pod = after["spec"]["template"]["spec"]
+            del pod["affinity"]["podAntiAffinity"]
+            pod["topologySpreadConstraints"] = pod["topologySpreadConstraints"][:1]
+        elif after["kind"] == "PodDisruptionBudget":
+            after["spec"]["minAvailable"] = before["spec"]["minAvailable"]
+        assert after == before, after["kind"]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("kind", ["Deployment", "PodDisruptionBudget"])
+def test_ha_overlay_patched_objects_validate(kind: str, version: str) -> None:
+    kubernetes_validate.validate(_built(kind), version, strict=True)
 
 
 # --- Dockerfile ---------------------------------------------------------------------------
@@ -978,7 +1128,7 @@ def test_every_manifest_directory_has_a_kustomization() -> None:
     dirs = {p.parent.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("kustomization.yaml")}
     assert dirs == {"base", "edge", "examples/llamaedge", "examples/llamaedge-inflight",
                     "examples/llamaedge-slo", "examples/llamaedge-wasm", "examples/sedna",
-                    "monitoring"}
+                    "monitoring", "overlays/ha"}
 
 
 @pytest.mark.parametrize("path", _kustomizations())
@@ -989,7 +1139,8 @@ def test_kustomization_references_files_that_exist(path: Path) -> None:
     assert resources
     assert len(resources) == len(set(resources))
     for resource in resources:
-        assert (path.parent / resource).is_file(), resource
+        target = path.parent / resource
+        assert target.is_file() or (target / "kustomization.yaml").is_file(), resource
 
 
 # Files deliberately left out of their directory's kustomization, with the reason.
@@ -1003,6 +1154,8 @@ def test_kustomizations_list_every_manifest() -> None:
     listed = set()
     for path in DEPLOY.rglob("kustomization.yaml"):
         for resource in _load_one(path)["resources"]:
+            if (path.parent / resource).is_dir():
+                continue  # another kustomization (an overlay's base): listed there
             listed.add((path.parent / resource).resolve().relative_to(DEPLOY).as_posix())
     manifests = {p.relative_to(DEPLOY).as_posix() for p in _yaml_files()
                  if p.name != "kustomization.yaml"}
