@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from daemon_harness import (
 )
 from test_metrics_conventions import Samples, families, free_port, samples, scrape
 
+from autoscaler.ownership.shards import SHARD_COUNT
 from autoscaler.testing import FakeApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,13 +47,15 @@ SERVICE_MONITOR = MONITORING / "servicemonitor.yaml"
 POD_MONITOR = MONITORING / "podmonitor.yaml"
 KUSTOMIZATION = MONITORING / "kustomization.yaml"
 OPERATOR = "monitoring.coreos.com/v1"
-# Labels Prometheus adds to every scraped series.
-TARGET_LABELS = {"job", "instance"}
+# Labels Prometheus adds to every scraped series (and `pod`, which the ServiceMonitor's
+# targets carry: the Prometheus Operator adds it; the shard panels group by it).
+TARGET_LABELS = {"job", "instance", "pod"}
 # Grafana's variables in queries, replaced by a value of their kind before parsing.
 GRAFANA_BUILTINS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
 ALERTS = {"AutoscalerAtMaxReplicas", "AutoscalerScalingInactive",
           "AutoscalerMetricsUnavailable", "AutoscalerWriterLeaseFlapping",
-          "EdgeJournalBacklogGrowing", "EdgeJournalBacklogStuck"}
+          "EdgeJournalBacklogGrowing", "EdgeJournalBacklogStuck",
+          "EdgeAutoscalerShardUnowned", "EdgeAutoscalerShardFlapping"}
 
 
 def promtool() -> str:
@@ -120,12 +124,51 @@ def _wait_ready(port: int, proc: subprocess.Popen[str]) -> None:
     raise AssertionError("the edge agent never served /metrics")
 
 
+def _wait_for_shards(api: FakeApiServer, identity: str) -> None:
+    """Until `identity` holds every shard Lease (a bounded wait for a real process)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        held = [lease for lease in api.list("coordination.k8s.io/v1", "Lease", SHARD_NS)
+                if lease["metadata"]["name"].startswith("eas-shard-")
+                and lease["spec"].get("holderIdentity") == identity]
+        if len(held) == SHARD_COUNT:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{identity} never held the {SHARD_COUNT} shard Leases")
+
+
+SHARD_NS = "edge-autoscaler"
+
+
+@contextmanager
+def sharded_scrape(tmp: Path) -> Iterator[str]:
+    """A scrape of a `run --shards` daemon (in its own fake cluster: it would write the
+    other daemon's target): every shard's ownership, the held shards' autoscalers, members,
+    transitions. One pass after it holds every shard, so its autoscaler is counted."""
+    with FakeApiServer() as api:
+        seed_cluster(api)
+        autoscaler_cr(api)
+        port = free_port()
+        daemon = DaemonProcess(api, tmp, "--metrics-addr", f"127.0.0.1:{port}", "--shards",
+                               "--identity", "replica-0", "--state-namespace", SHARD_NS)
+        try:
+            play_deployment_controller(api, 3.0, T0)
+            daemon.start(T0)
+            _wait_for_shards(api, "replica-0")
+            daemon.step(T0 + STEP)
+            yield scrape(port)
+        finally:
+            daemon.stop()
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
     """Scrapes of a cloud daemon (`--writer-leases`, a scale-up, then a metrics outage:
-    errors and Lease transitions have samples) and of an edge agent (its journal)."""
+    errors and Lease transitions have samples), of a `--shards` replica (its shard series)
+    and of an edge agent (its journal)."""
     tmp = tmp_path_factory.mktemp("scrapes")
-    with FakeApiServer() as api:
+    with sharded_scrape(tmp_path_factory.mktemp("sharded")) as shard_scrape, \
+            FakeApiServer() as api:
         seed_cluster(api)
         set_replicas(api, 2)
         autoscaler_cr(api)
@@ -146,7 +189,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
             daemon.step(T0 + STEP)
             daemon.step(T0 + 2 * STEP)
             _wait_ready(edge_port, edge)
-            yield _exported([scrape(port), scrape(edge_port)])
+            yield _exported([scrape(port), scrape(edge_port), shard_scrape])
         finally:
             daemon.stop()
             edge.terminate()
@@ -283,10 +326,13 @@ def test_the_dashboard_layout_has_no_overlap() -> None:
     "autoscaler_condition_reason", "autoscaler_rescales_total", "autoscaler_errors_total",
     "autoscaler_reconcile_duration_seconds_bucket", "autoscaler_writer_lease_held",
     "autoscaler_writer_lease_transitions_total", "autoscaler_edge_journal_pending_decisions",
+    "autoscaler_shard_owned", "autoscaler_shard_members", "autoscaler_shard_managed_autoscalers",
+    "autoscaler_shard_transitions_total",
 ])
 def test_the_dashboard_shows(metric: str) -> None:
     """What the issue asks of it: replicas, metric current vs target, conditions, rescale
-    rate, errors by class, reconcile latency, the edge journal backlog."""
+    rate, errors by class, reconcile latency, the edge journal backlog; issue 13: the shards
+    held per replica, members, moves."""
     used = set().union(*(metric_names(expr) for _, expr in dashboard_queries()))
     assert metric in used
 
@@ -380,6 +426,8 @@ def _firing(alert: str, at: str, *expected: dict[str, str]) -> dict[str, Any]:
 
 DAEMON = {"job": "edge-autoscaler", "instance": "10.0.0.1:8080"}
 EDGE = {"job": "edge-autoscaler-agent", "instance": "edge-1:8082"}
+REPLICA_1 = {"job": "edge-autoscaler", "instance": "10.0.0.2:8080"}  # a second --shards replica
+STAGING = {"job": "edge-autoscaler-staging", "instance": "10.0.1.1:8080"}  # another install
 WEB = {"namespace": "shop", "name": "web"}
 API = {"namespace": "shop", "name": "api"}
 
@@ -465,6 +513,44 @@ ALERT_TESTS: list[dict[str, Any]] = [
                     job="edge-autoscaler-agent", instance="edge-2:8082")],
         "promql_expr_test": [_firing("EdgeJournalBacklogStuck", "59m"),
                              _firing("EdgeJournalBacklogStuck", "61m", EDGE)],
+    },
+    {  # two replicas: r0 holds 00, r1 holds 01; nobody holds 02 from t=0; 03 is free for
+        # 2 minutes (a handover) then r1's; staging's only replica holds its 00
+        "interval": "1m",
+        "input_series": [
+            _series("autoscaler_shard_owned", "1x30", **DAEMON, shard="00"),
+            _series("autoscaler_shard_owned", "0x30", **REPLICA_1, shard="00"),
+            _series("autoscaler_shard_owned", "0x30", **DAEMON, shard="01"),
+            _series("autoscaler_shard_owned", "1x30", **REPLICA_1, shard="01"),
+            _series("autoscaler_shard_owned", "0x30", **DAEMON, shard="02"),
+            _series("autoscaler_shard_owned", "0x30", **REPLICA_1, shard="02"),
+            _series("autoscaler_shard_owned", "0x30", **DAEMON, shard="03"),
+            _series("autoscaler_shard_owned", "0 0 1x28", **REPLICA_1, shard="03"),
+            _series("autoscaler_shard_owned", "1x30", **STAGING, shard="00")],
+        "promql_expr_test": [
+            _firing("EdgeAutoscalerShardUnowned", "4m"),
+            _firing("EdgeAutoscalerShardUnowned", "6m", {"job": DAEMON["job"],
+                                                         "shard": "02"})],
+    },
+    {  # 2 shards each: the daemon's acquired 12 times an hour (> 4 per shard); staging's
+        # rollout moved each of its shards twice
+        "interval": "1m",
+        "input_series": [
+            _series("autoscaler_shard_owned", "1x90", **DAEMON, shard="00"),
+            _series("autoscaler_shard_owned", "1x90", **REPLICA_1, shard="01"),
+            _series("autoscaler_shard_transitions_total", "0+0.1x90", **DAEMON,
+                    transition="acquired"),
+            _series("autoscaler_shard_transitions_total", "0+0.1x90", **REPLICA_1,
+                    transition="acquired"),
+            _series("autoscaler_shard_transitions_total", "0+0.2x90", **DAEMON,
+                    transition="released"),
+            _series("autoscaler_shard_owned", "1x90", **STAGING, shard="00"),
+            _series("autoscaler_shard_owned", "1x90", **STAGING, shard="01"),
+            _series("autoscaler_shard_transitions_total", "0x30 4x60", **STAGING,
+                    transition="acquired")],
+        "promql_expr_test": [_firing("EdgeAutoscalerShardFlapping", "30m"),
+                             _firing("EdgeAutoscalerShardFlapping", "60m",
+                                     {"job": DAEMON["job"]})],
     },
 ]
 
