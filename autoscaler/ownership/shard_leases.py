@@ -75,6 +75,7 @@ class _Shard:
     observed: ObservedLease | None = None  # as last read or written (the base of a PUT)
     in_flight: int = 0
     withdrawn: bool = False  # a release is under way: admit no new writes
+    epoch: int = 0  # grants established from none: each may follow another holder's writes
 
 
 @dataclass
@@ -106,6 +107,13 @@ class ShardCoordinator:
         with self._lock:
             state = self._shards[shard]
             return not state.withdrawn and may_write(self.me, state.granted, now)
+
+    def epoch(self, shard: int) -> int:
+        """Counts the grants of `shard` this replica established from none (an acquire, or
+        a renew after its grant lapsed): what it remembers of the shard's autoscalers from
+        before the current epoch may predate another holder's writes."""
+        with self._lock:
+            return self._shards[shard].epoch
 
     def may_write(self, key: str, now: float) -> bool:
         return self.owns_shard(shard_of(key, self.shard_count), now)
@@ -208,7 +216,10 @@ class ShardCoordinator:
                 state.withdrawn = False
         with self._lock:
             state.observed = written
+            fresh = state.granted is None
             state.granted = grant_after_ack(action, written.state, state.granted)
+            if fresh and state.granted is not None:
+                state.epoch += 1
         self._log(action, shard)
 
     def _withdraw(self, state: _Shard) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from kubernetes import client
 
@@ -19,7 +19,7 @@ from autoscaler.control.stores import LeaseStateStore, StateStore, StatusStore
 from autoscaler.kube.lease_store import LeaseAnnotationStore
 from autoscaler.kube.writer import StatusWriter
 from autoscaler.ownership.gate import Gate, GatedStore, WriterGate, target_key
-from autoscaler.ownership.shard_leases import ShardCoordinator
+from autoscaler.ownership.shard_leases import ShardView
 from autoscaler.ownership.shards import shard_of
 from autoscaler.specs import sources
 from autoscaler.specs.model import CRD, FILE, SEDNA, ManagedSpec
@@ -80,6 +80,19 @@ def shard_key(managed: ManagedSpec) -> str:
     return target_key(managed.namespace, managed.spec.scale_target_ref)
 
 
+class ShardOwnership(Protocol):
+    """What `ShardedSpecs` asks of the `ShardCoordinator`."""
+
+    shard_count: int
+
+    @property
+    def view(self) -> ShardView: ...
+
+    def owns_shard(self, shard: int, now: float) -> bool: ...
+
+    def epoch(self, shard: int) -> int: ...
+
+
 @dataclass
 class ShardedSpecs:
     """The autoscalers of the shards this replica holds, for the loop; the others'
@@ -89,25 +102,34 @@ class ShardedSpecs:
     selectors are known (the daemon warns at start)."""
 
     collect: Callable[[], list[ManagedSpec]]
-    shards: ShardCoordinator
+    shards: ShardOwnership
     now: Callable[[], float]
     reconciler: Reconciler
     selector_of: Callable[[str, Any], str | None] | None = None  # TargetCache.selector
     others: list[ManagedSpec] = field(default_factory=list)
     _peeked: set[str] = field(default_factory=set)
+    _epochs: dict[int, int] = field(default_factory=dict)  # shard -> epoch last passed
 
     def __call__(self) -> list[ManagedSpec]:
         now = self.now()
         mine: list[ManagedSpec] = []
         others: list[ManagedSpec] = []
         sizes: dict[int, int] = {}
+        epochs: dict[int, int] = {}
         for managed in self.collect():
             shard = shard_of(shard_key(managed), self.shards.shard_count)
             if self.shards.owns_shard(shard, now):
+                epoch = epochs.setdefault(shard, self.shards.epoch(shard))
+                if self._epochs.get(shard) != epoch:
+                    # Held anew since its last pass here (even if the loop never saw it
+                    # go): another replica may have written its state meanwhile, so
+                    # reload it from the store, as after a restart.
+                    self.reconciler.forget(managed.key)
                 mine.append(managed)
                 sizes[shard] = sizes.get(shard, 0) + 1
             else:
                 others.append(managed)
+        self._epochs = epochs
         self.others = others
         telemetry = self.reconciler.telemetry
         if telemetry is not None:
