@@ -8,7 +8,6 @@ autoscaler of that namespace as `MetricUnavailable` (never as zero usage).
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -17,6 +16,7 @@ from kubernetes import client
 from algorithms.observation import MetricUnavailable, PodResourceUsage, ResourceMetricsData
 from autoscaler.errors import AutoscalerError, boundary
 from autoscaler.kube.convert import ConversionError, pod_usage
+from autoscaler.kube.decode import decode
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 
@@ -58,7 +58,7 @@ class MetricsApiPass:
                 response: Any = self.custom.list_namespaced_custom_object(
                     GROUP, VERSION, namespace, "pods", _preload_content=False,
                     _request_timeout=self.timeout)
-                return _usages(json.loads(response.data))
+                return decode(response.data, _usages)
         except AutoscalerError as exc:
             return MetricUnavailable(str(exc))
 
