@@ -10,13 +10,14 @@ It runs on its own thread (`start`), every `retry_seconds`, so a long pass of th
 loop never delays a renewal. The loop and the write wrappers ask it:
 * `may_write(target_key, now)`: this replica's last acknowledged acquire or renew of the
   target's shard is within its renew deadline (`rules.may_write`);
-* `writing(target_key, now)`: the same, held for the duration of one write. A release first
-  withdraws the grant, then waits for the writes already admitted under it to be answered,
-  and only then sends the release: a write never reaches the server after the shard has
-  changed hands by our own release. (A takeover after expiry is covered by the margin of
-  `rules`: writes admitted before the renew deadline have lease_duration - renew_deadline
-  - skew seconds to land; keep the request timeout below that, e.g. 15 - 10 - 2 = 3 s is
-  the worst case with the defaults, a write normally takes milliseconds.)
+* `writing(target_key, now)`: the same, and the write, taking at most the request timeout,
+  ends before anyone could take the shard over (`now + timeout <= renew_time + duration`
+  in my clock; others take over only after `renew_time + duration + skew` in theirs, and
+  the clocks differ by at most the skew), held for the duration of the write. A release
+  first withdraws the grant, then waits for the writes already admitted under it to be
+  answered, and only then sends the release. So a write never reaches the server after the
+  shard changed hands, by release or by expiry, unless the server sat on it past the
+  client's timeout (no apiserver API can fence that; a write normally takes milliseconds).
 """
 
 from __future__ import annotations
@@ -123,7 +124,11 @@ class ShardCoordinator:
         """True while the write may go (the grant is held until it is answered)."""
         state = self._shards[shard_of(key, self.shard_count)]
         with self._lock:
-            admitted = not state.withdrawn and may_write(self.me, state.granted, now)
+            granted = state.granted
+            admitted = (not state.withdrawn and may_write(self.me, granted, now)
+                        and granted is not None
+                        and now + self.timeout_seconds
+                        <= granted.renew_time + self.me.lease_duration_seconds)
             if admitted:
                 state.in_flight += 1
         try:
