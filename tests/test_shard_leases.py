@@ -317,15 +317,6 @@ def test_a_failed_list_leaves_the_grants_to_run_out(api: FakeApiServer,
 
 
 GOOD = {"holderIdentity": "ghost", "renewTime": T0_TEXT, "leaseDurationSeconds": 15}
-_CRASH = pytest.mark.xfail(
-    strict=True, raises=AttributeError,
-    reason="bug: list_leases catches KeyError/TypeError/ValueError/OverflowError only; a "
-           "non-string time (parse_micro_time calls .replace), a non-mapping spec or "
-           "annotations (.get) raise AttributeError out of ShardCoordinator.step")
-_CRASH_ON_WRITE = pytest.mark.xfail(
-    strict=True, raises=AttributeError,
-    reason="bug: body_for copies the object as read and calls setdefault('spec', {})"
-           ".update(...): a null or list spec raises AttributeError out of the step")
 MALFORMED: list[Any] = [
     pytest.param({"spec": {**GOOD, "renewTime": "not-a-time"}}, id="renew-time-unparsable"),
     pytest.param({"spec": {**GOOD, "leaseDurationSeconds": "fifteen"}},
@@ -334,13 +325,11 @@ MALFORMED: list[Any] = [
     pytest.param({}, id="spec-missing"),
     pytest.param({"spec": None}, id="spec-null"),
     pytest.param({"spec": []}, id="spec-empty-list"),
-    pytest.param({"spec": {**GOOD, "renewTime": 1800000000}}, id="renew-time-a-number",
-                 marks=_CRASH),
-    pytest.param({"spec": {**GOOD, "renewTime": {"seconds": 1}}}, id="renew-time-an-object",
-                 marks=_CRASH),
-    pytest.param({"spec": "garbage"}, id="spec-a-string", marks=_CRASH),
+    pytest.param({"spec": {**GOOD, "renewTime": 1800000000}}, id="renew-time-a-number"),
+    pytest.param({"spec": {**GOOD, "renewTime": {"seconds": 1}}}, id="renew-time-an-object"),
+    pytest.param({"spec": "garbage"}, id="spec-a-string"),
     pytest.param({"spec": GOOD, "metadata": {"annotations": ["x"]}},
-                 id="annotations-a-list", marks=_CRASH),
+                 id="annotations-a-list"),
 ]
 
 
@@ -374,14 +363,7 @@ def test_a_malformed_member_lease_names_no_member(api: FakeApiServer, connection
     assert a.step(T0 + RETRY).owned == ALL
 
 
-SHARD_MALFORMED: list[Any] = [
-    *(p for p in MALFORMED if p.id not in ("spec-null", "spec-empty-list")),
-    pytest.param({"spec": None}, id="spec-null", marks=_CRASH_ON_WRITE),
-    pytest.param({"spec": []}, id="spec-empty-list", marks=_CRASH_ON_WRITE),
-]
-
-
-@pytest.mark.parametrize("fields", SHARD_MALFORMED)
+@pytest.mark.parametrize("fields", MALFORMED)
 def test_a_malformed_shard_lease_does_not_stop_the_others(
         api: FakeApiServer, connection: Connection, fields: dict[str, Any]) -> None:
     """The step goes on; shard 0 is owned only through a compare-and-swap write that names
@@ -395,11 +377,7 @@ def test_a_malformed_shard_lease_does_not_stop_the_others(
         assert (0 in view.owned) == (holder(api, 0) == "a")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug (liveness): list_leases leaves a malformed item out, so the step sees the shard "
-    "lease as missing and POSTs a create, which gets 409 AlreadyExists at every step: "
-    "the shard is never owned by anyone, not 'taken over as expired' as list_leases says"))
-@pytest.mark.parametrize("fields", [MALFORMED[0], MALFORMED[1]])
+@pytest.mark.parametrize("fields", MALFORMED)
 def test_a_malformed_shard_lease_is_taken_over(api: FakeApiServer, connection: Connection,
                                                fields: dict[str, Any]) -> None:
     plant(api, shard_lease_name(0), SHARD_KIND, fields)

