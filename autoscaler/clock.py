@@ -13,8 +13,11 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> float: ...
 
-    def wait(self, seconds: float, stop: threading.Event) -> bool:
-        """Sleep up to `seconds`; True if `stop` was set meanwhile."""
+    def wait(self, seconds: float, stop: threading.Event,
+             alarm: threading.Event | None = None) -> bool:
+        """Sleep up to `seconds`; True if `stop` was set meanwhile. `alarm`, when given, is
+        set on news and whenever `stop` is (the caller sees to it): the system clock wakes
+        on it early; clocks that are data ignore it (their time moves as the test says)."""
         ...
 
 
@@ -22,8 +25,10 @@ class SystemClock:
     def now(self) -> float:
         return time.time()
 
-    def wait(self, seconds: float, stop: threading.Event) -> bool:
-        return stop.wait(max(0.0, seconds))
+    def wait(self, seconds: float, stop: threading.Event,
+             alarm: threading.Event | None = None) -> bool:
+        (alarm or stop).wait(max(0.0, seconds))
+        return stop.is_set()
 
 
 class FakeClock:
@@ -38,7 +43,8 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.t += seconds
 
-    def wait(self, seconds: float, stop: threading.Event) -> bool:
+    def wait(self, seconds: float, stop: threading.Event,
+             alarm: threading.Event | None = None) -> bool:
         self.t += max(0.0, seconds)
         return stop.is_set()
 
@@ -64,7 +70,8 @@ class FileClock:
             except (OSError, ValueError):
                 time.sleep(self.POLL_SECONDS)  # being rewritten: read again
 
-    def wait(self, seconds: float, stop: threading.Event) -> bool:
+    def wait(self, seconds: float, stop: threading.Event,
+             alarm: threading.Event | None = None) -> bool:
         reached = self._last
         self.done.write_text(f"{reached!r}\n", encoding="utf-8")
         while not stop.is_set():

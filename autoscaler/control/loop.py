@@ -2,12 +2,19 @@
 retry and backoff.
 
 Each autoscaler is synced every `sync_period_seconds` (its own `spec.syncPeriodSeconds` or
-the flag), plus a deterministic per-autoscaler jitter of up to 10 % of the period so ten
-thousand autoscalers do not all hit the API server in the same second. A pass reads the
-clock once (rounded to microseconds: what the persisted state can carry exactly), creates
-one metrics.k8s.io cache (one LIST per namespace), and runs the due autoscalers on at most
-`workers` threads of one persistent pool. SIGTERM sets `stop`: the pass in flight finishes
-and `run` returns.
+the flag), at most a deterministic per-autoscaler jitter of 10 % of the period late. A pass
+reads the clock once (rounded to microseconds: what the persisted state can carry exactly),
+creates one metrics.k8s.io cache (one LIST per namespace), and runs the due autoscalers on at
+most `workers` threads of one persistent pool. SIGTERM sets `stop`: the pass in flight
+finishes and `run` returns.
+
+**When passes run.** Between passes the loop sleeps until the earliest autoscaler's period
+plus its jitter is over (no polling), or until `wake()`: the spec sources call it when an
+autoscaler is added or removed or its spec changes, the shard coordinator when ownership
+moves. A pass takes every autoscaler whose period is over, jitter or not: autoscalers synced
+together stay together and share the pass's LISTs (were each rescheduled at its own start
+plus its jitter, they would drift apart, each into a pass and a LIST per namespace of its
+own). So each autoscaler syncs every period to period + 10 %, never sooner.
 
 **Per-pass deadline.** A pass waits for its reconciles at most `pass_deadline_seconds` (the
 sync period by default). A reconcile still running then (a slow Prometheus, a hung
@@ -46,6 +53,7 @@ from autoscaler.specs.model import ManagedSpec
 log = structlog.get_logger("autoscaler.loop")
 
 PARK_MAX_PERIODS = 10
+MIN_SLEEP_SECONDS = 0.05  # the shortest sleep between two passes: never a busy loop
 
 
 def jitter_seconds(key: str, period: float) -> float:
@@ -91,7 +99,10 @@ class Loop:
     workers: int = 4
     metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
     stop: threading.Event = field(default_factory=threading.Event)
+    # When each key next forces a pass (period + jitter after its last start), and when a
+    # pass running anyway takes it (period, no jitter: never sooner than its period).
     next_due: dict[str, float] = field(default_factory=dict)
+    eligible: dict[str, float] = field(default_factory=dict)
     parked: dict[str, Backoff] = field(default_factory=dict)
     last_pass: float | None = None
     pass_deadline_seconds: float | None = None  # None: the sync period
@@ -102,6 +113,8 @@ class Loop:
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _in_flight: dict[str, tuple[ManagedSpec, float, Future[PassResult]]] = field(
         default_factory=dict, repr=False)
+    # Set by wake() and by `stop`: ends the sleep between passes.
+    _alarm: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         # What the reconciler and its recorder see fail goes to this loop's /metrics.
@@ -117,6 +130,7 @@ class Loop:
         keys = {m.key for m in current}
         for gone in set(self.next_due) - keys:
             self.next_due.pop(gone, None)
+            self.eligible.pop(gone, None)
             self.parked.pop(gone, None)
             self.reconciler.forget(gone)
         self.reconciler.recorder.duplicates = duplicate_targets(current)
@@ -137,9 +151,10 @@ class Loop:
         deadline = None if wait_all else (self.pass_deadline_seconds or self.sync_period_seconds)
         wait(futures, timeout=deadline)
         fresh = self._collect()
-        for key in self._in_flight:
+        for key, (_, _, future) in self._in_flight.items():
             log.warning("reconcile still running at the pass deadline; the pass goes on",
                         autoscaler=key, deadline_seconds=deadline)
+            future.add_done_callback(lambda _: self.wake())  # collect it when it ends
         self._reachability(fresh)
         self.metrics.passes.inc()
         self.last_pass = now
@@ -186,7 +201,7 @@ class Loop:
         if backoff is not None and backoff.generation != managed.generation:
             self.parked.pop(managed.key)  # the spec changed: try it at once
             return True
-        return self.next_due.get(managed.key, now) <= now
+        return self.eligible.get(managed.key, now) <= now
 
     def _schedule(self, managed: ManagedSpec, result: PassResult, now: float) -> None:
         failure = result.failure
@@ -203,8 +218,8 @@ class Loop:
             log.info("unparked", autoscaler=managed.key)
         self.metrics.parked.set(len(self.parked))
         period = self.period(managed)
-        self.next_due[managed.key] = (now + next_delay(period, failure, backoff)
-                                      + jitter_seconds(managed.key, period))
+        eligible = self.eligible[managed.key] = now + next_delay(period, failure, backoff)
+        self.next_due[managed.key] = eligible + jitter_seconds(managed.key, period)
 
     def _one(self, managed: ManagedSpec, metrics: ResourceMetrics, now: float) -> PassResult:
         started = time.perf_counter()
@@ -224,16 +239,33 @@ class Loop:
         return result
 
     def seconds_to_next(self) -> float:
-        if not self.next_due:
+        """Until the earliest key not in flight forces a pass (a late reconcile wakes the
+        loop when it ends); the sync period when there is none (wake() cuts it short)."""
+        due = [t for key, t in self.next_due.items() if key not in self._in_flight]
+        if not due:
             return self.sync_period_seconds
-        return max(0.0, min(self.next_due.values()) - self.clock.now())
+        return max(0.0, min(due) - self.clock.now())
+
+    def wake(self) -> None:
+        """Run a pass now rather than at the next due autoscaler: the set of autoscalers or
+        their ownership changed. Thread-safe; a wake during a pass brings another pass."""
+        self._alarm.set()
 
     def run(self, once: bool = False) -> None:
+        if not once:
+            # `stop` ends the sleep too, whoever sets it (a signal handler, a test).
+            threading.Thread(target=self._wake_on_stop, name="loop-stop", daemon=True).start()
         while not self.stop.is_set():
+            self._alarm.clear()  # before the pass reads the specs: no wake is lost
             self.run_pass(wait_all=once)
             if once:
                 return
-            # Wake at the next due autoscaler, but at least every second, so new specs
-            # are picked up promptly.
-            if self.clock.wait(min(1.0, max(0.05, self.seconds_to_next())), self.stop):
+            # A real clock sleeps until the next due autoscaler, wake() or stop; time as
+            # data (FakeClock, FileClock) moves only as the test says and ignores wakes.
+            if self.clock.wait(max(MIN_SLEEP_SECONDS, self.seconds_to_next()), self.stop,
+                               self._alarm):
                 return
+
+    def _wake_on_stop(self) -> None:
+        self.stop.wait()
+        self._alarm.set()

@@ -5,13 +5,17 @@ server's event history expired), an ERROR event or a broken stream relists after
 pause. `synced` turns true after the first successful LIST (what /readyz reports).
 Objects are kept as the raw JSON dicts the server sent, optionally converted once per
 resourceVersion by `convert` (a conversion error logs and skips that object).
+
+`on_change`, when set, is called (on the watch thread, outside the lock) after an event or a
+relist changed an object in a way `significant(before, after)` accepts (None: any change;
+`before`/`after` None for an object added/removed): the spec caches wake the loop with it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -37,7 +41,8 @@ Lister = Callable[..., Any]  # a typed-API list function: list_namespaced_pod, .
 class WatchCache(Generic[T]):
     def __init__(self, what: str, list_fn: Lister, list_args: tuple[Any, ...],
                  convert: Callable[[Mapping[str, Any]], T], timeout_seconds: float = 30.0,
-                 list_kwargs: Mapping[str, Any] | None = None, not_found: str = "") -> None:
+                 list_kwargs: Mapping[str, Any] | None = None, not_found: str = "",
+                 significant: Callable[[T | None, T | None], bool] | None = None) -> None:
         self.what = what
         self.list_fn = list_fn
         self.list_args = list_args
@@ -54,6 +59,8 @@ class WatchCache(Generic[T]):
         self.last_error: AutoscalerError | None = None  # of the last failed LIST or watch
         self.generation = 0  # +1 on every change of the contents (indexes rebuild on it)
         self._live = False  # listed and watching: events arrive as they happen
+        self.significant = significant
+        self.on_change: Callable[[], None] | None = None
 
     @property
     def synced(self) -> bool:
@@ -117,12 +124,30 @@ class WatchCache(Generic[T]):
         for item in document.get("items") or []:
             self._put(fresh, item)
         with self._lock:
-            self._items = fresh
+            before, self._items = self._items, fresh
             self.generation += 1
             self._live = True
         self.relists += 1
         self._synced.set()
+        if self.on_change is not None:
+            self._notify((before.get(key), fresh.get(key)) for key in before.keys() | fresh)
         return str((document.get("metadata") or {}).get("resourceVersion", ""))
+
+    def _notify(self, changes: Iterable[tuple[tuple[str, T] | None, tuple[str, T] | None]]
+                ) -> None:
+        """Call on_change once if any (before, after) entry changed significantly."""
+        listener = self.on_change
+        if listener is None:
+            return
+        for before, after in changes:
+            if before is after or (before is not None and after is not None
+                                   and before[0] == after[0]):
+                continue  # the same resourceVersion: unchanged
+            old = None if before is None else before[1]
+            new = None if after is None else after[1]
+            if self.significant is None or self.significant(old, new):
+                listener()
+                return
 
     def _put(self, target: dict[tuple[str, str], tuple[str, T]], item: Mapping[str, Any]
              ) -> None:
@@ -143,14 +168,16 @@ class WatchCache(Generic[T]):
         metadata = item.get("metadata") or {}
         key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
         with self._lock:
+            before = self._items.get(key)
             if event_type == "DELETED":
-                if self._items.pop(key, None) is not None:
-                    self.generation += 1
+                self._items.pop(key, None)
             elif event_type in ("ADDED", "MODIFIED"):
-                before = self._items.get(key)
                 self._put(self._items, item)
-                if self._items.get(key) is not before:
-                    self.generation += 1
+            after = self._items.get(key)
+            if after is not before:
+                self.generation += 1
+        if after is not before:
+            self._notify([(before, after)])
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -6,7 +6,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -15,7 +16,7 @@ from autoscaler.control.server import serve
 from autoscaler.errors import AutoscalerError
 from autoscaler.runtime.logs import configure_logging
 
-__all__ = ["Cache", "configure_logging", "once_failure", "run_loop", "stop_on_signals"]
+__all__ = ["Cache", "Notifier", "configure_logging", "once_failure", "run_loop", "stop_on_signals"]
 
 log = structlog.get_logger("autoscaler.process")
 
@@ -37,6 +38,13 @@ class Cache(Protocol):
     def wait_synced(self, timeout: float) -> bool: ...
 
 
+@runtime_checkable
+class Notifier(Protocol):
+    """A cache that says when the set of autoscalers changed (the spec sources)."""
+
+    on_change: Callable[[], None] | None
+
+
 def stop_on_signals() -> threading.Event:
     """SIGTERM/SIGINT set the returned event: installed first thing, so a signal during
     start-up (connecting, syncing caches) is a clean stop too."""
@@ -53,11 +61,16 @@ def run_loop(loop: Loop, caches: list[Cache], metrics_addr: str | None, once: bo
     listed and the last pass reached the API server.
 
     Shutdown is bounded: after SIGTERM the pass in flight finishes (each API call has its
-    own timeout), reconciles still running get SHUTDOWN_SECONDS, watches are abandoned."""
+    own timeout), reconciles still running get SHUTDOWN_SECONDS, watches are abandoned.
+
+    Between passes the loop sleeps until the next autoscaler is due; the caches that say
+    when the set of autoscalers changed (the spec sources: `Notifier`) wake it."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
         signal.signal(signal.SIGINT, lambda *_: loop.stop.set())
     for cache in caches:
+        if isinstance(cache, Notifier):
+            cache.on_change = loop.wake
         cache.start()
     server = None
     if metrics_addr:
