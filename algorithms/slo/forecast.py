@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, TypeAlias
 
 from algorithms.slo.model import FORECAST_HOLT, FORECAST_SEASONAL_NAIVE, ForecastSpec
 
-Series = Sequence[float] | npt.NDArray[np.float64]
+if TYPE_CHECKING:  # numpy arrays are accepted, but only the simulator has them: the daemon
+    # never imports numpy (about 12 MB of RSS)
+    import numpy as np
+    import numpy.typing as npt
+
+    Series: TypeAlias = Sequence[float] | npt.NDArray[np.float64]
 
 # Holt's smoothing constants, fixed rather than fitted: a fit on 40 noisy points can pick an
 # extreme trend weight and extrapolate noise, and an autoscaler should react the same way to

@@ -13,6 +13,7 @@ from algorithms.pods import PodInfo
 from autoscaler.errors import AutoscalerError
 from autoscaler.kube.cache import WatchCache
 from autoscaler.kube.convert import pod_info
+from autoscaler.kube.core import CoreApi
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class PodCache:
                  node_name: str = "") -> None:
         self._indexes: dict[int, PodIndex] = {}
         self._index_lock = threading.Lock()
-        core = client.CoreV1Api(api_client)
+        core = CoreApi(api_client)  # not CoreV1Api: see autoscaler.kube.core
         # The edge agent only needs its own node's pods: let the server filter them.
         extra = {"field_selector": f"spec.nodeName={node_name}"} if node_name else {}
         if namespaces:

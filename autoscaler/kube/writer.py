@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes import client
 
 from autoscaler.errors import boundary
+from autoscaler.kube.core import CoreApi
 from autoscaler.rfc3339 import format_time
 
 COMPONENT = "edge-autoscaler"
@@ -68,7 +69,7 @@ class _Seen:
 
 class EventRecorder:
     def __init__(self, api_client: client.ApiClient, timeout_seconds: float = 10.0) -> None:
-        self.core = client.CoreV1Api(api_client)
+        self.core = CoreApi(api_client)  # not CoreV1Api: see autoscaler.kube.core
         self.timeout = timeout_seconds
         self._seen: dict[tuple[str, str, str, str], _Seen] = {}
 
@@ -92,10 +93,10 @@ class EventRecorder:
                     "type": event_type, "source": {"component": COMPONENT}, "count": 1,
                     "firstTimestamp": format_time(now), "lastTimestamp": format_time(now),
                     "reportingComponent": COMPONENT}
-            created: Any = self.core.create_namespaced_event(
+            created = self.core.create_namespaced_event(
                 target.namespace, body, _request_timeout=self.timeout)
             self._forget_old(now)
-            self._seen[key] = _Seen(str(created.metadata.name), 1, now, now)
+            self._seen[key] = _Seen(str(created["metadata"]["name"]), 1, now, now)
 
     def _forget_old(self, now: float) -> None:
         """Entries past the dedup window can never be bumped again: keep memory bounded."""
