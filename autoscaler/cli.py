@@ -382,6 +382,12 @@ def _check_run_flags(args: argparse.Namespace) -> None:
         raise UsageError(f"--lease-retry ({args.lease_retry:g}) must be below "
                          f"--renew-deadline ({args.renew_deadline:g}): a holder renews every "
                          "retry and stops writing at the deadline")
+    if args.shards and args.request_timeout > args.lease_duration - args.lease_retry:
+        raise UsageError(
+            f"--request-timeout ({args.request_timeout:g}) must be at most --lease-duration - "
+            f"--lease-retry ({args.lease_duration:g} - {args.lease_retry:g}) with --shards: a "
+            "write is sent only if it would end, at its full timeout, before the shard's Lease "
+            "could be taken over, so a longer timeout would never let one through")
     if args.clock_file is not None and (args.now is not None or args.once):
         raise UsageError("--clock-file drives a long-running daemon: not with --now/--once")
 
