@@ -160,8 +160,7 @@ def _writers(api_client: client.ApiClient, options: DaemonOptions, gates: Gates,
 def _start_shards(shards: ShardCoordinator, loop: Loop, clock: Clock) -> None:
     """Step the shard Leases on their own thread; a change of the owned set wakes the loop
     (a newly held shard's autoscalers are due at once)."""
-    wake = getattr(loop, "wake", None)
-    shards.on_change = wake if callable(wake) else None
+    shards.on_change = loop.wake
     shards.on_transition = lambda transition, _shard: loop.metrics.shard_transition(
         transition)
     shards.start(clock)
