@@ -3,11 +3,20 @@
 N ElasticAutoscalers x M pods each, spread over K namespaces, in the in-repo fake API
 server; one pass of the real daemon loop (official client over HTTP, watch caches synced
 beforehand) and the API requests it made, compared with upstream's pattern of one
-metrics.k8s.io LIST and one scale GET per HPA. Then the daemon as a process with 100
-autoscalers: RSS and idle CPU.
+metrics.k8s.io LIST and one scale GET per HPA. Then the footprint: the daemon as a process
+with 100 autoscalers, and the edge agent through the fake MetaServer with one node's pods
+(10 of the 100 autoscalers have theirs there): RSS, idle CPU and the API requests of the
+steady state.
 
     .venv/bin/python benchmarks/control_plane.py --specs 100 1000 --pods 10 --namespaces 10
     .venv/bin/python benchmarks/control_plane.py --cpu 1000 3000 10000   # CPU per reconcile
+    .venv/bin/python benchmarks/control_plane.py --footprint-only [--python PYTHON]
+
+`--python` runs the daemon and the agent with another interpreter (the checkout on its
+PYTHONPATH): a venv with only the runtime dependencies, as the image installs them
+(`python -m venv /tmp/rt && /tmp/rt/bin/pip install . && /tmp/rt/bin/pip uninstall -y
+edge-autoscaler`), without the test extras (`rich`, which structlog loads when present, and
+`kubernetes-validate`, which the client loads when present: ~5 MB of RSS together).
 """
 
 from __future__ import annotations
@@ -197,24 +206,74 @@ def _kind(path: str) -> str:
     return path.rsplit("/", 2)[-2] if path.count("/") > 3 else path
 
 
-def footprint(specs: int, watch_seconds: float) -> None:
+def footprint(specs: int, watch_seconds: float, python: str) -> None:
     with FakeApiServer() as api, tempfile.TemporaryDirectory() as tmp:
         populate(api, specs, 2, 5)
         kubeconfig = write_kubeconfig(Path(tmp) / "kc", api.url)
-        proc = subprocess.Popen([sys.executable, "-m", "autoscaler", "run", "--kubeconfig",
-                                 str(kubeconfig), "--log-format", "json"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            time.sleep(20)  # start-up and the first passes
-            cpu_before = _cpu_seconds(proc.pid)
-            time.sleep(watch_seconds)
-            cpu = (_cpu_seconds(proc.pid) - cpu_before) / watch_seconds
-            rss = _rss_mb(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-        print(f"daemon with {specs} autoscalers (15 s sync): RSS {rss:.0f} MB, CPU "
-              f"{cpu:.1%} of a core over {watch_seconds:.0f} s steady state")
+        rss, cpu, kinds = _steady(api, [python, "-m", "autoscaler", "run", "--kubeconfig",
+                                        str(kubeconfig), "--log-format", "json"],
+                                  watch_seconds)
+        print(f"daemon with {specs} autoscalers (15 s sync; {python}): RSS {rss:.0f} MB, CPU "
+              f"{cpu:.2%} of a core over {watch_seconds:.0f} s steady state; requests: "
+              + (", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"))
+
+
+EDGE_NODE = "edge-1"
+
+
+def populate_edge(api: FakeApiServer, specs: int, local: int, cgroups: Path) -> None:
+    """`specs` autoscalers of 2 pods; the pods of the first `local` on EDGE_NODE (with a
+    cgroup each), the others' on cloud nodes (the agent's field selector leaves them out)."""
+    populate(api, specs, 2, 5)
+    for pod in api.list("v1", "Pod"):
+        app = int(pod["metadata"]["labels"]["app"].removeprefix("app-"))
+        node = EDGE_NODE if app < local else f"cloud-{app % 3}"
+        api.update({**pod, "spec": {**pod["spec"], "nodeName": node}})
+        if node == EDGE_NODE:
+            cgroup = cgroups / "kubepods" / "burstable" / f"pod{pod['metadata']['uid']}"
+            cgroup.mkdir(parents=True)
+            (cgroup / "cpu.stat").write_text("usage_usec 1000000\n")
+
+
+def edge_footprint(specs: int, local: int, watch_seconds: float, python: str) -> None:
+    from autoscaler.testing.metaserver import MetaServer  # noqa: PLC0415
+
+    with FakeApiServer() as api, tempfile.TemporaryDirectory() as tmp:
+        populate_edge(api, specs, local, Path(tmp) / "cgroup")
+        with MetaServer(api.url, heartbeat_seconds=5.0) as meta:
+            rss, cpu, kinds = _steady(api, [
+                python, "-m", "autoscaler", "edge", "--metaserver", meta.url, "--node-name",
+                EDGE_NODE, "--journal", str(Path(tmp) / "journal"), "--cgroup-root",
+                str(Path(tmp) / "cgroup"), "--lease-namespace", "default", "--log-format",
+                "json"], watch_seconds)
+        print(f"edge agent, {local} of {specs} autoscalers with their 2 pods on its node "
+              f"(15 s sync; {python}): RSS {rss:.0f} MB, CPU {cpu:.2%} of a core over "
+              f"{watch_seconds:.0f} s steady state; requests: "
+              + (", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"))
+
+
+def _steady(api: FakeApiServer, command: list[str], watch_seconds: float
+            ) -> tuple[float, float, Counter[str]]:
+    """Start `command` (the checkout on its PYTHONPATH), let it start up and pass for 20 s,
+    then its RSS, its CPU share and the API requests over `watch_seconds`."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
+    try:
+        time.sleep(20)  # start-up and the first passes
+        api.clear_requests()
+        cpu_before = _cpu_seconds(proc.pid)
+        time.sleep(watch_seconds)
+        cpu = (_cpu_seconds(proc.pid) - cpu_before) / watch_seconds
+        rss = _rss_mb(proc.pid)
+        kinds = Counter(f"{r.method} {_kind(r.path)}" for r in api.requests
+                        if r.path != "/version")  # the MetaServer's heartbeat, not ours
+        if proc.poll() is not None:
+            raise RuntimeError(f"{command[2:4]} exited with {proc.returncode}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return rss, cpu, kinds
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -236,6 +295,11 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=10)
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--footprint-seconds", type=float, default=60.0)
+    parser.add_argument("--footprint-only", action="store_true",
+                        help="only the daemon's and the edge agent's RSS and idle CPU")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter the footprint processes run with (default: "
+                             "this one), e.g. a venv with only the runtime dependencies")
     parser.add_argument("--cpu", type=int, nargs="*", default=None, metavar="N",
                         help="only measure daemon CPU per steady reconcile at N autoscalers "
                              "(fake API server in its own process), then the ratio of the "
@@ -255,9 +319,11 @@ def main() -> None:
         print(f"per-reconcile CPU at {high:,} vs {low:,} autoscalers: "
               f"{costs[high] / costs[low]:.2f}x")
         return
-    for specs in args.specs:
-        one_pass(specs, args.pods, args.namespaces)
-    footprint(100, args.footprint_seconds)
+    if not args.footprint_only:
+        for specs in args.specs:
+            one_pass(specs, args.pods, args.namespaces)
+    footprint(100, args.footprint_seconds, args.python)
+    edge_footprint(100, 10, args.footprint_seconds, args.python)
 
 
 if __name__ == "__main__":

@@ -157,3 +157,66 @@ def test_llm_proxy_without_aiohttp_says_what_to_install(
     assert cli.run_from_args(cli.build_parser().parse_args(["--upstream",
                                                              "http://127.0.0.1:1"])) == 2
     assert "pip install 'edge-autoscaler[proxy]'" in capsys.readouterr().err
+
+
+# `autoscaler` builds every subcommand's parser, so these flag definitions of `replay` and
+# `llm-proxy` load with any command; nothing else of theirs may.
+PARSER_MODULES = {
+    "autoscaler.replay", "autoscaler.replay.arguments", "autoscaler.replay.flag_types",
+    "autoscaler.replay.from_prometheus", "autoscaler.replay.input_errors",
+    "autoscaler.replay.limits", "autoscaler.replay.settings",
+    "autoscaler.llmproxy", "autoscaler.llmproxy.cli",
+}
+# What `run` and `edge` must never load: the plot, the proxy's server, the simulator, and
+# weight they do not need (numpy; the generated CoreV1Api, ~21 MB: autoscaler.kube.core).
+NEVER_IN_RUN_OR_EDGE = ("matplotlib", "aiohttp", "numpy", "autoscaler.testing",
+                        "kubernetes.client.api.core_v1_api")
+
+
+def _pass_imports(command: list[str], tmp_path: Path) -> set[str]:
+    """The modules one real pass of `autoscaler <command> --once` loaded (-X importtime
+    through the console script), after checking it did its job."""
+    script = Path(sys.executable).parent / "autoscaler"
+    done = subprocess.run([sys.executable, "-X", "importtime", str(script), *command,
+                           "--once", "--now", "1800000000", "--log-format", "json"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_run_and_edge_load_no_replay_proxy_or_plot_code(tmp_path: Path) -> None:
+    from autoscaler.testing import FakeApiServer, write_kubeconfig  # noqa: PLC0415
+
+    with FakeApiServer() as api:
+        api.register_kind("edgeautoscaler.io", "v1alpha1", "ElasticAutoscaler",
+                          "elasticautoscalers", subresources=("status",))
+        api.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "web", "namespace": "default"},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}}})
+        api.create({"apiVersion": "edgeautoscaler.io/v1alpha1", "kind": "ElasticAutoscaler",
+                    "metadata": {"name": "web", "namespace": "default"},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                "name": "web"},
+                             "minReplicas": 1, "maxReplicas": 4,
+                             "metrics": [{"type": "Resource", "resource": {
+                                 "name": "cpu", "target": {"type": "Utilization",
+                                                           "averageUtilization": 50}}}]}})
+        kubeconfig = write_kubeconfig(tmp_path / "kc", api.url)
+        (tmp_path / "cgroup").mkdir()
+        commands = {
+            "run": ["run", "--kubeconfig", str(kubeconfig)],
+            "edge": ["edge", "--metaserver", api.url, "--node-name", "edge-1", "--journal",
+                     str(tmp_path / "journal"), "--cgroup-root", str(tmp_path / "cgroup"),
+                     "--lease-namespace", "default"],
+        }
+        for name, command in commands.items():
+            imported = _pass_imports(command, tmp_path)
+            assert "autoscaler.control.loop" in imported, name  # it did run the loop
+            ours = {m for m in imported
+                    if m.startswith(("autoscaler.replay", "autoscaler.llmproxy"))}
+            assert ours <= PARSER_MODULES, (name, sorted(ours - PARSER_MODULES))
+            heavy = sorted(m for m in imported for never in NEVER_IN_RUN_OR_EDGE
+                           if m == never or m.startswith(f"{never}."))
+            assert not heavy, (name, heavy)
