@@ -58,7 +58,7 @@ class Ownership:
     def view(self) -> ShardView:
         return ShardView(frozenset(self.held), ("me",), frozenset(self.held))
 
-    def owns_shard(self, shard: int, now: float) -> bool:
+    def holds_shard(self, shard: int, now: float) -> bool:
         return shard in self.held
 
     def epoch(self, shard: int) -> int:

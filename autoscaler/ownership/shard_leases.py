@@ -23,7 +23,9 @@ loop never delays a renewal. The loop and the write wrappers ask it:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -57,6 +59,7 @@ from autoscaler.ownership.shards import (
 
 log = structlog.get_logger("autoscaler.shards")
 
+WRITERS = 8  # concurrent Lease writes of one step (a replica holds 32 / replicas shards)
 # (transition "acquired" | "released" | "lost", shard) -> None, for /metrics
 TransitionHook = Callable[[str, int], None]
 
@@ -98,6 +101,7 @@ class ShardCoordinator:
     _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _halt: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._shards = {shard: _Shard() for shard in range(self.shard_count)}
@@ -108,6 +112,17 @@ class ShardCoordinator:
         with self._lock:
             state = self._shards[shard]
             return not state.withdrawn and may_write(self.me, state.granted, now)
+
+    def holds_shard(self, shard: int, now: float) -> bool:
+        """The shard's Lease names me as of my last acknowledged write and cannot have
+        expired yet (`renew_time + duration`): its autoscalers are reconciled here. Writes
+        need more (`may_write`: within the renew deadline); a renewal a little late under a
+        slow apiserver pauses the writes, not the reconciles and what they remember."""
+        with self._lock:
+            state = self._shards[shard]
+            granted = state.granted
+            return (not state.withdrawn and granted is not None
+                    and now < granted.renew_time + self.me.lease_duration_seconds)
 
     def epoch(self, shard: int) -> int:
         """Counts the grants of `shard` this replica established from none (an acquire, or
@@ -144,25 +159,33 @@ class ShardCoordinator:
     def step(self, now: float) -> ShardView:
         selector = f"{KIND_LABEL} in ({SHARD_KIND},{MEMBER_KIND})"
         before = self.view.owned
+        members, owners = self.view.members, {}  # as before, if the LIST fails
         try:
             listed = list_leases(self.api_client, self.namespace, selector,
                                  self.timeout_seconds)
-            self._step_member(now, listed.get(member_lease_name(self.me.identity)))
+            member = self._writers().submit(
+                self._step_member, now, listed.get(member_lease_name(self.me.identity)))
             members = live_members(
                 self.me.identity, (o.state for name, o in listed.items()
                                    if name.startswith("eas-member-")),
                 now, self.me.max_clock_skew_seconds)
             owners = assign(members, self.shard_count)
-            for shard in range(self.shard_count):
-                self._step_shard(shard, owners[shard], now,
-                                 listed.get(shard_lease_name(shard, self.shard_count)))
+            # The shards' writes go out together: a slow apiserver (say 1 s a write) must
+            # not make the 16th renewal of a step wait 15 s, past its renew deadline.
+            steps = [self._writers().submit(
+                self._step_shard, shard, owners[shard], now,
+                listed.get(shard_lease_name(shard, self.shard_count)))
+                for shard in range(self.shard_count)]
+            failures = [exc for exc in (f.exception() for f in [member, *steps])
+                        if exc is not None]
+            if failures:
+                raise failures[0]
             self.last_error = None
         except AutoscalerError as exc:
             if self.last_error is None or str(self.last_error) != str(exc):
                 log.warning("shard lease step failed; grants run out at their deadline",
                             error=str(exc))
             self.last_error = exc
-            members, owners = self.view.members, {}
         owned = frozenset(s for s in range(self.shard_count) if self.owns_shard(s, now))
         self.view = ShardView(owned, members, frozenset(
             s for s, who in owners.items() if who == self.me.identity))
@@ -171,6 +194,12 @@ class ShardCoordinator:
             if self.on_change is not None:
                 self.on_change()
         return self.view
+
+    def _writers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=WRITERS,
+                                            thread_name_prefix="shard-lease")
+        return self._pool
 
     def _due(self, granted: LeaseState | None, now: float) -> bool:
         """Renew a held lease every `retry_seconds`, well inside its renew deadline."""
@@ -251,11 +280,14 @@ class ShardCoordinator:
         moves only between passes must not hold the renewals back) until `release_all`."""
         def run() -> None:
             while True:
+                began = time.monotonic()
                 try:
                     self.step(clock.now())
                 except Exception:  # a bug: keep stepping (the grants expire if it persists)
                     log.exception("shard lease step crashed")
-                if self._halt.wait(self.retry_seconds):
+                # A step every retry period, however long the step took (a slow step is
+                # followed at once by the next).
+                if self._halt.wait(max(0.0, began + self.retry_seconds - time.monotonic())):
                     return
         self._thread = threading.Thread(target=run, name="shard-leases", daemon=True)
         self._thread.start()
@@ -266,6 +298,8 @@ class ShardCoordinator:
         self._halt.set()
         if self._thread is not None:
             self._thread.join(self.retry_seconds + 2 * self.timeout_seconds)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         for shard, state in self._shards.items():
             observed = state.observed
             if state.granted is None or observed is None or not self._withdraw(state):

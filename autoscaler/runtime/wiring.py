@@ -88,7 +88,7 @@ class ShardOwnership(Protocol):
     @property
     def view(self) -> ShardView: ...
 
-    def owns_shard(self, shard: int, now: float) -> bool: ...
+    def holds_shard(self, shard: int, now: float) -> bool: ...
 
     def epoch(self, shard: int) -> int: ...
 
@@ -118,7 +118,7 @@ class ShardedSpecs:
         epochs: dict[int, int] = {}
         for managed in self.collect():
             shard = shard_of(shard_key(managed), self.shards.shard_count)
-            if self.shards.owns_shard(shard, now):
+            if self.shards.holds_shard(shard, now):
                 epoch = epochs.setdefault(shard, self.shards.epoch(shard))
                 if self._epochs.get(shard) != epoch:
                     # Held anew since its last pass here (even if the loop never saw it
