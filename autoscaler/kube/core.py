@@ -1,8 +1,10 @@
-"""The core API group (/api/v1) calls we make, without the generated `CoreV1Api` class.
+"""The core API group (/api/v1) and apps/v1 calls we make, without the generated
+`CoreV1Api` and `AppsV1Api` classes.
 
 Touching `kubernetes.client.CoreV1Api` costs about 21 MB of RSS (measured on kubernetes 37:
 its ~400 methods each carry a pydantic validator and it loads ~250 model modules) for the
-three calls the daemon and the edge agent make: list/watch pods, create and patch Events.
+three calls the daemon and the edge agent make: list/watch pods, create and patch Events;
+`AppsV1Api` about 10 MB more for the scale GET/PUT and the workload watches (`AppsApi`).
 They still go through the official `ApiClient`: its configuration, authentication (tokens,
 exec plugins and their refresh), TLS, connection pool and `ApiException`; only the request is
 ours, with the path, query and headers the generated method sends. A client without
@@ -98,3 +100,63 @@ class CoreApi:
         if method != "GET":
             response.read()
         return response
+
+
+APPS_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets",
+                "ReplicaSet": "replicasets"}
+# The generated methods' names for each kind, for clients without `param_serialize`.
+_GENERATED = {"Deployment": "deployment", "StatefulSet": "stateful_set",
+              "ReplicaSet": "replica_set"}
+
+
+class AppsApi(CoreApi):
+    """apps/v1: the Scale subresource of Deployments, StatefulSets and ReplicaSets, and
+    their list/watch, as raw JSON."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self._generated = None if hasattr(api_client, "param_serialize") \
+            else client.AppsV1Api(api_client)
+
+    def read_scale(self, kind: str, namespace: str, name: str,
+                   _request_timeout: Any = None) -> dict[str, Any]:
+        if self._generated is not None:
+            method = getattr(self._generated, f"read_namespaced_{_GENERATED[kind]}_scale")
+            response = method(name, namespace, _preload_content=False,
+                              _request_timeout=_request_timeout)
+            answer: dict[str, Any] = json.loads(response.data)
+            return answer
+        response = self._send("GET", self._scale_path(kind, namespace, name), [], None, None,
+                              _request_timeout)
+        response.read()  # `_send` leaves a GET's body unread (a list may be a watch stream)
+        found: dict[str, Any] = json.loads(response.data)
+        return found
+
+    def replace_scale(self, kind: str, namespace: str, name: str, body: dict[str, Any],
+                      _request_timeout: Any = None) -> dict[str, Any]:
+        if self._generated is not None:
+            method = getattr(self._generated, f"replace_namespaced_{_GENERATED[kind]}_scale")
+            response = method(name, namespace, body, _preload_content=False,
+                              _request_timeout=_request_timeout)
+            answer: dict[str, Any] = json.loads(response.data)
+            return answer
+        return self._json("PUT", self._scale_path(kind, namespace, name), body, JSON,
+                          _request_timeout)
+
+    def lister(self, kind: str, namespaced: bool) -> Any:
+        """The list/watch call of `kind` for `WatchCache`: f(namespace, **options) or
+        f(**options), returning the raw response like the generated methods."""
+        if self._generated is not None:
+            plural = _GENERATED[kind]
+            return getattr(self._generated, f"list_namespaced_{plural}" if namespaced
+                           else f"list_{plural}_for_all_namespaces")
+        plural = APPS_PLURALS[kind]
+        if namespaced:
+            return lambda namespace, **options: self._list(
+                f"/apis/apps/v1/namespaces/{_segment(namespace)}/{plural}", **options)
+        return lambda **options: self._list(f"/apis/apps/v1/{plural}", **options)
+
+    @staticmethod
+    def _scale_path(kind: str, namespace: str, name: str) -> str:
+        return (f"/apis/apps/v1/namespaces/{_segment(namespace)}/{APPS_PLURALS[kind]}/"
+                f"{_segment(name)}/scale")

@@ -9,7 +9,6 @@ we read, so a concurrent change answers 409 and we re-read and retry (upstream
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from algorithms.observation import ScaleObservation
 from algorithms.spec import CrossVersionObjectReference
 from autoscaler.errors import ConflictError, boundary
 from autoscaler.kube.convert import ConversionError
+from autoscaler.kube.core import AppsApi
 from autoscaler.kube.targets import TargetCache, replica_count
 
 _APPS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
@@ -40,7 +40,7 @@ class ScaleClient:
     def __init__(self, api_client: client.ApiClient, timeout_seconds: float = 10.0,
                  targets: TargetCache | None = None) -> None:
         self.api_client = api_client
-        self.apps = client.AppsV1Api(api_client)
+        self.apps = AppsApi(api_client)
         self.timeout = timeout_seconds
         self.targets = targets
         self._dynamic: dynamic.DynamicClient | None = None
@@ -64,10 +64,7 @@ class ScaleClient:
         """The scale subresource, read from the API server."""
         with boundary(f"get scale of {ref.kind}/{namespace}/{ref.name}"):
             if self._is_apps(ref):
-                reader = getattr(self.apps, f"read_namespaced_{_APPS[ref.kind]}_scale")
-                response = reader(ref.name, namespace, _preload_content=False,
-                                  _request_timeout=self.timeout)
-                raw = json.loads(response.data)
+                raw = self.apps.read_scale(ref.kind, namespace, ref.name, self.timeout)
             else:
                 resource = self._dynamic_resource(ref)
                 raw = resource.subresources["scale"].get(
@@ -99,10 +96,8 @@ class ScaleClient:
                 "spec": {"replicas": replicas}}
         with boundary(f"update scale of {ref.kind}/{namespace}/{ref.name} to {replicas}"):
             if self._is_apps(ref):
-                writer = getattr(self.apps, f"replace_namespaced_{_APPS[ref.kind]}_scale")
-                response = writer(ref.name, namespace, body, _preload_content=False,
-                                  _request_timeout=self.timeout)
-                raw = json.loads(response.data)
+                raw = self.apps.replace_scale(ref.kind, namespace, ref.name, body,
+                                              self.timeout)
             else:
                 resource = self._dynamic_resource(ref)
                 raw = resource.subresources["scale"].replace(
