@@ -595,6 +595,8 @@ RBAC_TABLE: dict[tuple[str, str, str], set[str]] = {
     ("ClusterRole", "apps", "deployments"): {"get", "list", "watch"},
     ("ClusterRole", "apps", "statefulsets"): {"get", "list", "watch"},
     ("ClusterRole", "apps", "replicasets"): {"get", "list", "watch"},
+    # the scale paths of a custom-resource target's CRD (autoscaler/kube/custom_targets.py)
+    ("ClusterRole", "apiextensions.k8s.io", "customresourcedefinitions"): {"get"},
     ("ClusterRole", "", "pods"): {"get", "list", "watch"},
     ("ClusterRole", "metrics.k8s.io", "pods"): {"get", "list"},
     ("ClusterRole", "edgeautoscaler.io", "elasticautoscalers"): {"get", "list", "watch"},

@@ -136,11 +136,12 @@ def test_the_written_version_guard() -> None:
         def get(self, namespace: str, name: str) -> tuple[ScaleObservation, str]:
             return self.found
 
-    targets._cache = lambda kind, namespace: Live(view)  # type: ignore[assignment,method-assign,return-value]
+    targets._cache = lambda ref, namespace, discover: Live(view)  # type: ignore[assignment,method-assign,return-value]
+    targets._caches[("apps/v1", "Deployment", "")] = Live(view)  # type: ignore[assignment]
     targets.wrote("ns", _ref("web"), "41")
     assert targets.read("ns", _ref("web")) is None
     newer = (ScaleObservation(4, 2, "app=web"), "42")
-    targets._cache = lambda kind, namespace: Live(newer)  # type: ignore[assignment,method-assign,return-value]
+    targets._cache = lambda ref, namespace, discover: Live(newer)  # type: ignore[assignment,method-assign,return-value]
     assert targets.read("ns", _ref("web")) == newer
 
 
@@ -170,21 +171,23 @@ def test_a_kind_the_api_refuses_to_list_keeps_the_get(
     api.fail("GET", r"/apis/apps/v1/deployments", status=403, times=None)
     for _ in range(3):
         assert scale.get("ns", _ref("web")).observation.spec_replicas == 2
-    _until(lambda: ("Deployment", "") in targets._refused or not _probe(scale, targets))
+    _until(lambda: ("apps/v1", "Deployment", "") in targets._refused or not _probe(scale, targets))
     assert scale.get("ns", _ref("web")).observation.spec_replicas == 2
 
 
 def _probe(scale: ScaleClient, targets: TargetCache) -> bool:
     scale.get("ns", _ref("web"))
-    return ("Deployment", "") not in targets._refused
+    return ("apps/v1", "Deployment", "") not in targets._refused
 
 
-def test_custom_kinds_are_not_watched(
+def test_core_kinds_are_not_watched(
         world: tuple[FakeApiServer, ScaleClient, TargetCache]) -> None:
-    _, _, targets = world
-    ref = CrossVersionObjectReference(kind="InferenceServer", name="x",
-                                      api_version="example.com/v1")
+    """A ReplicationController (core v1) keeps the GET; custom resources: test_custom_targets."""
+    api, _, targets = world
+    ref = CrossVersionObjectReference(kind="ReplicationController", name="x", api_version="v1")
+    api.clear_requests()
     assert targets.read("ns", ref) is None and targets._caches == {}
+    assert api.requests == []
 
 
 def test_the_daemon_scales_through_watched_targets_without_scale_gets(tmp_path: Path) -> None:

@@ -14,6 +14,15 @@ READ_VERBS = ("get", "list")
 
 
 @dataclass(frozen=True, slots=True)
+class ScalePaths:
+    """A CRD's `subresources.scale`: dotted JSON paths (`.spec.replicas`, ...)."""
+
+    spec: str  # specReplicasPath
+    status: str  # statusReplicasPath
+    selector: str = ""  # labelSelectorPath ("": none)
+
+
+@dataclass(frozen=True, slots=True)
 class Kind:
     group: str  # "" is the core (legacy) group served under /api
     version: str
@@ -22,6 +31,9 @@ class Kind:
     namespaced: bool = True
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
+    # A CRD-defined kind's scale mapping, served exactly as the apiserver does; None: the
+    # conventional .spec.replicas / .status.replicas / .status.selector, leniently.
+    scale_paths: ScalePaths | None = None
 
     @property
     def api_version(self) -> str:
@@ -96,7 +108,11 @@ def kinds_from_crd(crd: dict[str, object]) -> list[Kind]:
         if not version.get("served", True):
             continue
         subresources = tuple(sorted((version.get("subresources") or {}).keys()))
+        scale = (version.get("subresources") or {}).get("scale")
+        paths = None if not isinstance(scale, dict) else ScalePaths(
+            str(scale.get("specReplicasPath") or ""), str(scale.get("statusReplicasPath") or ""),
+            str(scale.get("labelSelectorPath") or ""))
         kinds.append(Kind(spec["group"], version["name"], names["kind"], names["plural"],
                           namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-                          subresources=subresources))
+                          subresources=subresources, scale_paths=paths))
     return kinds

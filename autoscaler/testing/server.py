@@ -30,7 +30,7 @@ from typing import Any, Self
 from autoscaler.testing.errors import ApiError
 from autoscaler.testing.faults import Fault, Faults, RecordedRequest, RequestLog
 from autoscaler.testing.handler import Backend, Server
-from autoscaler.testing.kinds import Kind, KindTable
+from autoscaler.testing.kinds import Kind, KindTable, kinds_from_crd
 from autoscaler.testing.rest import RestApi
 from autoscaler.testing.store import ObjectStore, now_rfc3339
 from autoscaler.testing.subresources import apply_defaults
@@ -146,7 +146,11 @@ class FakeApiServer:
         if kind.namespaced:
             obj["metadata"] = {"namespace": "default", **obj.get("metadata", {})}
         apply_defaults(kind, obj)
-        return self.store.create(kind, obj, keep_status=True)
+        created = self.store.create(kind, obj, keep_status=True)
+        if kind.kind == "CustomResourceDefinition":  # as a POST does: its kinds are served
+            for served in kinds_from_crd(created):
+                self.kinds.register(served)
+        return created
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> JSON:
         return self.store.get(self._kind(api_version, kind), namespace, name)
