@@ -1,9 +1,10 @@
 """Sharded replicas under API faults: two `autoscaler run --shards` processes, 100
 autoscalers, and the fake API server (a) failing every Lease request for longer than the
-renew deadline and the lease duration, (b) answering Lease writes 0.7 s late (a quarter of
-the renew deadline) while dropping scale writes. Checked over the whole request log: every scale and status write came from the
-holder of its target's shard Lease (in commit order); none was committed in the part of the
-outage after every grant had run out; and after each fault the autoscalers converge.
+renew deadline and the lease duration, (b) answering Lease writes 0.7 s late (a quarter
+of the renew deadline) while dropping scale writes. Checked over the whole request log:
+every scale and status write came from the holder of its target's shard Lease (in commit
+order); none was committed in the part of the outage after every grant had run out; and
+after each fault the autoscalers converge.
 
 Real time, short Lease timings (shard_harness: duration 6 s, renew deadline 3 s, skew 1 s,
 retry 1 s, 3-s passes, 2-s request timeout); about 40 s.

@@ -281,13 +281,16 @@ def test_a_409_on_a_renewal_keeps_the_grant_and_the_next_step_recovers(
     assert a.owns_shard(5, T0 + 2 * RETRY + RD - 0.001)
 
 
-def test_a_409_on_the_member_create_does_not_stop_the_shards(
+def test_a_409_on_one_create_does_not_stop_the_others(
         api: FakeApiServer, connection: Connection) -> None:
+    """The member lease and the 32 shard leases are created concurrently: a 409 on
+    whichever POST comes first costs that one lease a step, nothing else."""
     a = coordinator(connection, "a")
-    api.conflict_next_write(r"/leases$")  # the first POST: the member lease
-    assert a.step(T0).owned == ALL
+    api.conflict_next_write(r"/leases$")
+    assert len(a.step(T0).owned) >= SHARD_COUNT - 1
     assert a.last_error is None
-    assert a.step(T0 + 1).members == ("a",)
+    assert a.step(T0 + 1).owned == ALL
+    assert a.view.members == ("a",)
     assert stored(api, member_lease_name("a"))["spec"]["holderIdentity"] == "a"
 
 
