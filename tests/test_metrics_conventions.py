@@ -43,17 +43,17 @@ from algorithms.observation import MetricUnavailable, PodResourceUsage
 from algorithms.pods import ContainerInfo, PodInfo
 from autoscaler.clock import FakeClock
 from autoscaler.control.loop import Loop
-from autoscaler.control.metric_sources import fetch
-from autoscaler.control.server import (
+from autoscaler.control.metric_labels import (
     CONDITION_REASONS,
     OPERATIONS,
     OTHER,
-    DaemonMetrics,
     bounded_reason,
     error_class,
     metric_failures,
     unavailable_class,
 )
+from autoscaler.control.metric_sources import fetch
+from autoscaler.control.server import DaemonMetrics
 from autoscaler.edge.journal_format import JournalError
 from autoscaler.errors import (
     AutoscalerError,

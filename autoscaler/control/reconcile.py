@@ -30,10 +30,11 @@ from algorithms.pods import PodInfo
 from algorithms.spec import HorizontalPodAutoscalerSpec
 from algorithms.state import ControllerState, resolve_pending, restore
 from autoscaler.control.explain import MetricOrigin
+from autoscaler.control.metric_labels import metric_failures
 from autoscaler.control.metric_sources import PrometheusLike, ResourceMetrics, Scale, fetch
 from autoscaler.control.record import Recorder, outcome_text
 from autoscaler.control.selectors import SelectorIndex
-from autoscaler.control.server import DaemonMetrics, metric_failures
+from autoscaler.control.server import DaemonMetrics
 from autoscaler.control.stores import StateStore
 from autoscaler.errors import AutoscalerError, InputError, StandbyError
 from autoscaler.kube.scale import ScaleRead

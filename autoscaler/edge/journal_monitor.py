@@ -6,7 +6,7 @@ counted, and tried again next pass: a damaged or full journal must not stop the 
 scaling. Repairs are reported by log, by counter and, best effort, by a Warning Event on the
 node (the MetaServer refuses it while offline: the log and the counter remain).
 
-Metrics (the daemon's conventions, `autoscaler.control.server`):
+Metrics (the daemon's conventions, `autoscaler.control.server` and `.metric_labels`):
 `autoscaler_edge_journal_pending_decisions` (targets whose latest journaled decision is not
 yet written: the backlog), `autoscaler_edge_journal_entries` (decisions in the file),
 `autoscaler_edge_journal_quarantined_lines_total`, and
@@ -23,7 +23,7 @@ from typing import Protocol
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from autoscaler.control.server import error_class
+from autoscaler.control.metric_labels import error_class
 from autoscaler.edge.journal import Journal, Repair, Scan
 from autoscaler.errors import AutoscalerError, PermanentError
 from autoscaler.kube.writer import EventTarget
