@@ -165,13 +165,14 @@ class ObservedLease:
 
 class LeaseClient:
     def __init__(self, api_client: client.ApiClient, namespace: str, name: str,
-                 timeout_seconds: float = 10.0, labels: Mapping[str, str] | None = None
-                 ) -> None:
+                 timeout_seconds: float = 10.0, labels: Mapping[str, str] | None = None,
+                 annotations: Mapping[str, str] | None = None) -> None:
         self.coordination = client.CoordinationV1Api(api_client)
         self.namespace = namespace
         self.name = name
         self.timeout = timeout_seconds
         self.labels = dict(labels or {})  # set on create (a LIST selects them)
+        self.annotations = dict(annotations or {})  # set on every write
 
     @property
     def key(self) -> str:
@@ -196,6 +197,7 @@ class LeaseClient:
                         base.body if base is not None and state.resource_version else None)
         if not state.resource_version and self.labels:
             body["metadata"]["labels"] = dict(self.labels)
+        body["metadata"]["annotations"].update(self.annotations)
         collection = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         if state.resource_version:
             what, method, path = f"replace {self.key}", "PUT", collection + "/{name}"

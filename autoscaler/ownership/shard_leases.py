@@ -44,11 +44,13 @@ from autoscaler.ownership.rules import (
     may_write,
 )
 from autoscaler.ownership.shards import (
+    COUNT_ANNOTATION,
     KIND_LABEL,
     MEMBER_KIND,
     SHARD_COUNT,
     SHARD_KIND,
     assign,
+    count_conflicts,
     live_members,
     member_action,
     member_lease_name,
@@ -62,6 +64,13 @@ log = structlog.get_logger("autoscaler.shards")
 WRITERS = 8  # concurrent Lease writes of one step (a replica holds 32 / replicas shards)
 # (transition "acquired" | "released" | "lost", shard) -> None, for /metrics
 TransitionHook = Callable[[str, int], None]
+
+
+def _annotation(observed: ObservedLease, key: str) -> str:
+    meta = observed.body.get("metadata")
+    notes = meta.get("annotations") if isinstance(meta, Mapping) else None
+    value = notes.get(key) if isinstance(notes, Mapping) else None
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ class ShardCoordinator:
     on_change: Callable[[], None] | None = None  # the owned set changed (wake the loop)
     on_transition: TransitionHook | None = None
     last_error: AutoscalerError | None = None
+    conflicts: tuple[str, ...] = ()  # live members hashing with another shard count
     offline: Mapping[str, str] = field(default_factory=dict)  # the gate protocol: never
     view: ShardView = field(default_factory=lambda: ShardView(frozenset(), (), frozenset()))
     _shards: dict[int, _Shard] = field(default_factory=dict, repr=False)
@@ -165,11 +175,19 @@ class ShardCoordinator:
                                  self.timeout_seconds)
             member = self._writers().submit(
                 self._step_member, now, listed.get(member_lease_name(self.me.identity)))
-            members = live_members(
-                self.me.identity, (o.state for name, o in listed.items()
-                                   if name.startswith("eas-member-")),
-                now, self.me.max_clock_skew_seconds)
-            owners = assign(members, self.shard_count)
+            live = [o for name, o in listed.items() if name.startswith("eas-member-")
+                    and o.state.holder
+                    and not o.state.expired(now, self.me.max_clock_skew_seconds)]
+            members = live_members(self.me.identity, (o.state for o in live), now,
+                                   self.me.max_clock_skew_seconds)
+            conflicts = count_conflicts(self.me.identity, {
+                o.state.holder: _annotation(o, COUNT_ANNOTATION) for o in live},
+                self.shard_count)
+            self._report_conflicts(conflicts)
+            # Nobody is assigned anything while counts disagree: every shard held here is
+            # released, none acquired (no two versions can then own one autoscaler).
+            owners = dict.fromkeys(range(self.shard_count), "") if conflicts \
+                else assign(members, self.shard_count)
             # The shards' writes go out together: a slow apiserver (say 1 s a write) must
             # not make the 16th renewal of a step wait 15 s, past its renew deadline.
             steps = [self._writers().submit(
@@ -195,6 +213,15 @@ class ShardCoordinator:
                 self.on_change()
         return self.view
 
+    def _report_conflicts(self, conflicts: tuple[str, ...]) -> None:
+        if conflicts and conflicts != self.conflicts:
+            log.error("replicas hash with another shard count: holding no shard until "
+                      "they are gone (finish or roll back the rollout)",
+                      shard_count=self.shard_count, others=list(conflicts))
+        elif self.conflicts and not conflicts:
+            log.info("shard counts agree again", shard_count=self.shard_count)
+        self.conflicts = conflicts
+
     def _writers(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=WRITERS,
@@ -206,8 +233,9 @@ class ShardCoordinator:
         return granted is None or now - granted.renew_time >= self.retry_seconds
 
     def _client(self, name: str, kind: str) -> LeaseClient:
+        notes = {COUNT_ANNOTATION: str(self.shard_count)} if kind == MEMBER_KIND else {}
         return LeaseClient(self.api_client, self.namespace, name, self.timeout_seconds,
-                           labels={KIND_LABEL: kind})
+                           labels={KIND_LABEL: kind}, annotations=notes)
 
     def _step_member(self, now: float, observed: ObservedLease | None) -> None:
         read = observed.state if observed is not None else None

@@ -48,6 +48,10 @@ SHARD_COUNT = 32
 KIND_LABEL = "edgeautoscaler.io/lease-kind"
 SHARD_KIND = "shard"
 MEMBER_KIND = "member"
+# On member Leases: the shard count the replica hashes with. A live member with another
+# count means two versions hash targets differently (two shard Leases could then cover one
+# autoscaler): every replica that sees it holds no shard until it is gone.
+COUNT_ANNOTATION = "edgeautoscaler.io/shard-count"
 _SHARD_PREFIX = "eas-shard-"
 
 
@@ -93,6 +97,14 @@ def live_members(me: str, members: Iterable[LeaseState], now: float,
     return tuple(sorted(live | {me}))
 
 
+def count_conflicts(me: str, counts: Mapping[str, str], shard_count: int) -> tuple[str, ...]:
+    """The live members (holder -> their COUNT_ANNOTATION, "" when absent) that hash with
+    another shard count than mine. An absent annotation is a version from before the
+    annotation, which hashed with the same 32: no conflict."""
+    return tuple(sorted(f"{member} ({count} shards)" for member, count in counts.items()
+                        if member != me and count and count != str(shard_count)))
+
+
 def assign(members: Iterable[str], shard_count: int = SHARD_COUNT) -> dict[int, str]:
     """Shard -> member: rendezvous (highest random weight) hashing with capacities: every
     member gets floor(shards / members) shards and the first (shards mod members) members to
@@ -129,11 +141,12 @@ def shard_action(me: Candidate, lease: LeaseState | None, assignee: str, now: fl
     expired, renew). A shard I hold that is someone else's: release it (that replica then
     acquires it free at its next step). Anything else: leave it alone."""
     mine = assignee == me.identity
+    who = assignee or "nobody"
     if lease is not None and lease.holder == me.identity and not mine:
         released = replace(lease, holder="", holder_role="")
-        return Action("release", f"assigned to {assignee}: hand it over", released)
+        return Action("release", f"assigned to {who}: hand it over", released)
     if not mine:
-        return Action("none", f"assigned to {assignee}")
+        return Action("none", f"assigned to {who}")
     return next_action(me, lease, now, healthy=True)
 
 
