@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from pathlib import Path
 
 import hypothesis.core
 import pytest
+
+from autoscaler.kube.client import Connection, connect
+from autoscaler.testing import FakeApiServer, write_kubeconfig
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,3 +32,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 SEED = pytest.StashKey[int]()
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApiServer]:
+    """An empty in-repo fake API server (a file that needs one seeded defines its own)."""
+    with FakeApiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def connection(api: FakeApiServer, tmp_path: Path) -> Connection:
+    """The official client against `api`, through a kubeconfig on disk (never in-cluster)."""
+    return connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False)

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from autoscaler.clock import FakeClock
 from autoscaler.errors import ConflictError, PermanentError, TransientError
-from autoscaler.kube.client import Connection, connect
+from autoscaler.kube.client import Connection
 from autoscaler.ownership.lease import (
     HOLDER_ROLE,
     PREFERRED_HOLDER,
@@ -30,7 +28,7 @@ from autoscaler.ownership.lease import (
     state_from_body,
 )
 from autoscaler.ownership.rules import Action, Candidate, LeaseState
-from autoscaler.testing import FakeApiServer, write_kubeconfig
+from autoscaler.testing import FakeApiServer
 
 D, RD, S = 15.0, 10.0, 2.0
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -39,17 +37,6 @@ MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 CLOUD = Candidate("cloud-a", "cloud", D, RD, S)
 CLOUD_B = Candidate("cloud-b", "cloud", D, RD, S)
 EDGE = Candidate("edge-1", "edge", D, RD, S)
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def connection(api: FakeApiServer, tmp_path: Path) -> Connection:
-    return connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False)
 
 
 def keeper(connection: Connection, me: Candidate) -> LeaseKeeper:

@@ -5,33 +5,18 @@ watch cache surviving an expired watch history."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from algorithms.history import ScaleEvent, TimestampedRecommendation
 from algorithms.spec import CrossVersionObjectReference
 from algorithms.state import ControllerState, PendingScale, RescaleEffects
 from algorithms.status import Condition, HPAStatus
 from autoscaler.control.stores import LeaseStateStore
-from autoscaler.kube.client import Connection, connect
+from autoscaler.kube.client import Connection
 from autoscaler.kube.lease_store import LeaseAnnotationStore
 from autoscaler.kube.pods import PodCache
 from autoscaler.kube.scale import ScaleClient
 from autoscaler.specs.sources import from_hpa_document
-from autoscaler.testing import FakeApiServer, write_kubeconfig
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def connection(api: FakeApiServer, tmp_path: Path) -> Connection:
-    return connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False)
+from autoscaler.testing import FakeApiServer
 
 
 def test_scale_of_a_custom_resource(api: FakeApiServer, connection: Connection) -> None:

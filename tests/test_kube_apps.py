@@ -5,31 +5,18 @@ methods, a 409 on a stale Scale PUT as the official client's error, and list/wat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from autoscaler.kube.client import Connection, connect
+from autoscaler.kube.client import Connection
 from autoscaler.kube.core import APPS_PLURALS, AppsApi
-from autoscaler.testing import FakeApiServer, write_kubeconfig
+from autoscaler.testing import FakeApiServer
 
 GENERATED = {"Deployment": "deployment", "StatefulSet": "stateful_set",
              "ReplicaSet": "replica_set"}
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def connection(api: FakeApiServer, tmp_path: Path) -> Connection:
-    return connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False)
 
 
 def workload(api: FakeApiServer, kind: str, name: str, namespace: str = "default") -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,6 @@ from autoscaler.kube.writer import EventRecorder, EventTarget
 from autoscaler.testing import FakeApiServer, write_kubeconfig
 
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def connection(api: FakeApiServer, tmp_path: Path) -> Connection:
-    return connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False)
 
 
 def _pod(name: str, node: str, namespace: str = "default") -> dict[str, object]:

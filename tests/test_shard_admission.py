@@ -4,7 +4,6 @@ stricter than the renew deadline alone when the timeout is long (shard_leases.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,6 @@ from autoscaler.testing import FakeApiServer, write_kubeconfig
 
 T0 = 1_800_000_000.0
 KEY = "ns/Deployment/app"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        yield server
 
 
 @pytest.mark.parametrize(("timeout", "after", "admitted"), [

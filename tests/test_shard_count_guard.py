@@ -4,13 +4,11 @@ a live member with another one releases every shard and acquires none until it i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autoscaler.kube.client import Connection, connect
+from autoscaler.kube.client import Connection
 from autoscaler.ownership.rules import Candidate
 from autoscaler.ownership.shard_leases import ShardCoordinator
 from autoscaler.ownership.shards import (
@@ -22,23 +20,12 @@ from autoscaler.ownership.shards import (
     member_lease_name,
     shard_lease_name,
 )
-from autoscaler.testing import FakeApiServer, write_kubeconfig
+from autoscaler.testing import FakeApiServer
 
 T0 = 1_800_000_000.0
 T0_TEXT = "2027-01-15T08:00:00.000000Z"
 NS = "default"
 ALL = frozenset(range(SHARD_COUNT))
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def connection(api: FakeApiServer, tmp_path: Path) -> Connection:
-    return connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False)
 
 
 def ghost(api: FakeApiServer, count: str | None) -> None:

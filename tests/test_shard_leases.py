@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from autoscaler.errors import TransientError
-from autoscaler.kube.client import Connection, connect
+from autoscaler.kube.client import Connection
 from autoscaler.ownership.rules import Candidate
 from autoscaler.ownership.shard_leases import ShardCoordinator, ShardView
 from autoscaler.ownership.shards import (
@@ -29,7 +27,7 @@ from autoscaler.ownership.shards import (
     shard_lease_name,
     shard_of,
 )
-from autoscaler.testing import FakeApiServer, write_kubeconfig
+from autoscaler.testing import FakeApiServer
 
 D, RD, S, RETRY = 15.0, 10.0, 2.0, 2.0
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -38,17 +36,6 @@ NS = "default"
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
 ALL = frozenset(range(SHARD_COUNT))
 KEYS = [f"ns-{i % 5}/Deployment/app-{i}" for i in range(400)]
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def connection(api: FakeApiServer, tmp_path: Path) -> Connection:
-    return connect(str(write_kubeconfig(tmp_path / "kc", api.url)), in_cluster=False)
 
 
 def coordinator(connection: Connection, identity: str, timeout: float = 5.0
