@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from algorithms.state import ControllerState
 from autoscaler.ownership.shard_leases import ShardView
 from autoscaler.ownership.shards import shard_of
 from autoscaler.runtime.wiring import ShardedSpecs, shard_key
@@ -115,3 +116,24 @@ def test_a_shard_held_anew_reloads_its_autoscalers(bump: bool, kept: bool) -> No
     again = specs()
     assert [m.key for m in again] == [m.key for m in mine]
     assert all((m.key in specs.reconciler.memory) is kept for m in again)
+
+
+def test_flush_saves_the_unsaved_state_of_the_released_shard_only() -> None:
+    """Before a release (`ShardCoordinator.before_release`), what this replica remembers of
+    the shard's autoscalers and the store does not hold yet is saved; nothing else."""
+    first = shard(SPECS[0])
+    ownership = Ownership({first, *(shard(m) for m in SPECS[1:])})
+    specs = sharded(ownership)
+    mine = specs()
+    statuses = specs.reconciler.stores[SPECS[0].source]
+    written: list[dict[str, Any]] = statuses.writer.written  # type: ignore[attr-defined]
+    for managed in mine:
+        specs.reconciler.remember(managed.key).state = ControllerState(observed_at=T0)
+    saved = next(m for m in mine if shard(m) != first)
+    specs.reconciler.remember(saved.key).saved = specs.reconciler.memory[saved.key].state
+    specs.flush(first)
+    in_first = [m for m in mine if shard(m) == first]
+    assert len(written) == len(in_first)
+    assert all(specs.reconciler.memory[m.key].saved is not None for m in in_first)
+    specs.flush(first)  # saved now: nothing more to write
+    assert len(written) == len(in_first)

@@ -262,6 +262,16 @@ class Reconciler:
             return
         memory.saved = state
 
+    def flush(self, managed: ManagedSpec) -> None:
+        """Save what this process remembers of `managed` if the store may hold less (its
+        last pass's state was coalesced away): before a planned handover, so the next
+        holder restores the stabilization windows exactly instead of conservatively."""
+        memory = self.memory.get(managed.key)
+        if memory is None or memory.state is None or memory.state == memory.saved \
+                or managed.spec is None:
+            return
+        self._save(managed, memory, self.stores[managed.source], memory.state, None)
+
     def _invalid(self, managed: ManagedSpec, memory: Memory, now: float) -> PassResult:
         if memory.invalid_reported != managed.errors:
             memory.invalid_reported = managed.errors

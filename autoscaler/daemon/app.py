@@ -206,6 +206,7 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
         sharded = ShardedSpecs(specs.collect, shards, clock.now, reconciler,
                                targets.selector if targets is not None else None)
         managed = sharded
+        shards.before_release = sharded.flush  # the next holder restores windows exactly
 
     def begin_pass() -> MetricsApiPass:
         if gate is not None:

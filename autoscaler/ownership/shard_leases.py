@@ -101,6 +101,9 @@ class ShardCoordinator:
     shard_count: int = SHARD_COUNT
     on_change: Callable[[], None] | None = None  # the owned set changed (wake the loop)
     on_transition: TransitionHook | None = None
+    # Called with a shard about to be released, while still held (its writes admitted):
+    # the daemon saves what it remembers of the shard's autoscalers for the next holder.
+    before_release: Callable[[int], None] | None = None
     last_error: AutoscalerError | None = None
     conflicts: tuple[str, ...] = ()  # live members hashing with another shard count
     offline: Mapping[str, str] = field(default_factory=dict)  # the gate protocol: never
@@ -266,8 +269,10 @@ class ShardCoordinator:
         action = shard_action(self.me, read, assignee, now)
         if action.lease is None or (action.kind == "renew" and not self._due(state.granted, now)):
             return
-        if action.kind == "release" and not self._withdraw(state):
-            return  # a write still in flight: the lease expires by itself if this persists
+        if action.kind == "release":
+            self._hand_over(shard)
+            if not self._withdraw(state):
+                return  # a write still in flight: the lease expires by itself if it persists
         try:
             written = self._client(shard_lease_name(shard, self.shard_count),
                                    SHARD_KIND).write(action.lease, observed)
@@ -283,6 +288,14 @@ class ShardCoordinator:
             if fresh and state.granted is not None:
                 state.epoch += 1
         self._log(action, shard)
+
+    def _hand_over(self, shard: int) -> None:
+        if self.before_release is None:
+            return
+        try:
+            self.before_release(shard)
+        except Exception:  # a bug there must not keep the shard: it is released anyway
+            log.exception("saving state before a release failed", shard=shard)
 
     def _withdraw(self, state: _Shard) -> bool:
         """Stop admitting writes and wait (at most one request timeout) for those admitted."""
@@ -330,7 +343,10 @@ class ShardCoordinator:
             self._pool.shutdown(wait=True)
         for shard, state in self._shards.items():
             observed = state.observed
-            if state.granted is None or observed is None or not self._withdraw(state):
+            if state.granted is None or observed is None:
+                continue
+            self._hand_over(shard)
+            if not self._withdraw(state):
                 continue
             self._release(shard_lease_name(shard, self.shard_count), SHARD_KIND, observed)
             self._transition("released", shard)

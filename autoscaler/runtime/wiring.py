@@ -107,6 +107,7 @@ class ShardedSpecs:
     reconciler: Reconciler
     selector_of: Callable[[str, Any], str | None] | None = None  # TargetCache.selector
     others: list[ManagedSpec] = field(default_factory=list)
+    mine: list[ManagedSpec] = field(default_factory=list)
     _peeked: set[str] = field(default_factory=set)
     _epochs: dict[int, int] = field(default_factory=dict)  # shard -> epoch last passed
 
@@ -131,11 +132,19 @@ class ShardedSpecs:
                 others.append(managed)
         self._epochs = epochs
         self.others = others
+        self.mine = mine
         telemetry = self.reconciler.telemetry
         if telemetry is not None:
             telemetry.shards(self.shards.view.owned, len(self.shards.view.members), sizes,
                              self.shards.shard_count)
         return mine
+
+    def flush(self, shard: int) -> None:
+        """Before `shard` is released: save the state of its autoscalers (`Reconciler.flush`)
+        so the next holder continues their windows exactly."""
+        for managed in list(self.mine):
+            if shard_of(shard_key(managed), self.shards.shard_count) == shard:
+                self.reconciler.flush(managed)
 
     def peek_selectors(self) -> None:
         """Register the other replicas' autoscalers' selectors (call after the loop
