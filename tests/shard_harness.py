@@ -8,7 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +38,24 @@ def publish(api: FakeApiServer, cpu: str, count: int = AUTOSCALERS) -> None:
     for i in range(count):
         ns, name = app(i)
         api.set_pod_metrics(ns, f"{name}-0", {"c": {"cpu": cpu}}, timestamp=stamp(now - 1))
+
+
+@contextmanager
+def fake_cluster(count: int = AUTOSCALERS) -> Iterator[FakeApiServer]:
+    """The fake API server with the state namespace and `count` autoscalers (populate)."""
+    with FakeApiServer() as server:
+        server.create({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": STATE_NS}})
+        populate(server, count)
+        yield server
+
+
+def stop_all(replicas: Iterable[Replica]) -> None:
+    """Kill whatever still runs and reap every process (a test's teardown)."""
+    for replica in replicas:
+        if replica.proc.poll() is None:
+            replica.proc.kill()
+        replica.proc.wait(10)
 
 
 def populate(api: FakeApiServer, count: int = AUTOSCALERS) -> None:

@@ -24,14 +24,14 @@ from shard_harness import (
     PERIOD,
     RETRY,
     SKEW,
-    STATE_NS,
     Replica,
     balanced,
+    fake_cluster,
     holders,
-    populate,
     publish,
     scale_times,
     scaled_to,
+    stop_all,
     wait_until,
     writer_violations,
 )
@@ -43,10 +43,7 @@ from autoscaler.testing.faults import RecordedRequest
 
 @pytest.fixture
 def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        server.create({"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": STATE_NS}})
-        populate(server)
+    with fake_cluster() as server:
         yield server
 
 
@@ -54,10 +51,7 @@ def api() -> Iterator[FakeApiServer]:
 def replicas(api: FakeApiServer, tmp_path: Path) -> Iterator[dict[str, Replica]]:
     started: dict[str, Replica] = {}
     yield started
-    for replica in started.values():
-        if replica.proc.poll() is None:
-            replica.proc.kill()
-        replica.proc.wait(10)
+    stop_all(started.values())
 
 
 def test_three_replicas_share_kill_join_and_stop(api: FakeApiServer, tmp_path: Path,

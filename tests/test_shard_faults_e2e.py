@@ -23,12 +23,12 @@ from shard_harness import (
     PERIOD,
     RETRY,
     SKEW,
-    STATE_NS,
     Replica,
     balanced,
-    populate,
+    fake_cluster,
     publish,
     scaled_to,
+    stop_all,
     wait_until,
     writer_violations,
 )
@@ -41,10 +41,7 @@ TIMEOUT = 2.0  # the harness's --request-timeout
 
 @pytest.fixture
 def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        server.create({"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": STATE_NS}})
-        populate(server, COUNT)
+    with fake_cluster(COUNT) as server:
         yield server
 
 
@@ -52,10 +49,7 @@ def api() -> Iterator[FakeApiServer]:
 def replicas(api: FakeApiServer) -> Iterator[dict[str, Replica]]:
     started: dict[str, Replica] = {}
     yield started
-    for replica in started.values():
-        if replica.proc.poll() is None:
-            replica.proc.kill()
-        replica.proc.wait(10)
+    stop_all(started.values())
 
 
 def scale_writes_between(api: FakeApiServer, start: float, end: float) -> list[str]:

@@ -31,14 +31,14 @@ from shard_harness import (
     PERIOD,
     RETRY,
     SKEW,
-    STATE_NS,
     Replica,
     app,
     balanced,
+    fake_cluster,
     holders,
-    populate,
     publish,
     scaled_to,
+    stop_all,
     wait_until,
     writer_violations,
 )
@@ -51,10 +51,7 @@ WINDOW = 20.0
 
 @pytest.fixture
 def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        server.create({"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": STATE_NS}})
-        populate(server, 1)
+    with fake_cluster(1) as server:
         ns, name = app(0)
         autoscaler = server.get("edgeautoscaler.io/v1alpha1", "ElasticAutoscaler", ns, name)
         autoscaler["spec"]["behavior"] = {
@@ -67,10 +64,7 @@ def api() -> Iterator[FakeApiServer]:
 def replicas(api: FakeApiServer) -> Iterator[dict[str, Replica]]:
     started: dict[str, Replica] = {}
     yield started
-    for replica in started.values():
-        if replica.proc.poll() is None:
-            replica.proc.kill()
-        replica.proc.wait(10)
+    stop_all(started.values())
 
 
 @pytest.mark.parametrize("stop", [pytest.param(signal.SIGKILL, id="sigkill"),

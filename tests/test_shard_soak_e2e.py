@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 from shard_harness import (
-    STATE_NS,
     Replica,
     balanced,
-    populate,
+    fake_cluster,
     publish,
     scaled_to,
+    stop_all,
     wait_until,
     writer_violations,
 )
@@ -41,10 +41,7 @@ LOADS = ((15.0, "1000m"), (55.0, "2000m"))  # (seconds into the churn, per-pod u
 
 @pytest.fixture
 def api() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as server:
-        server.create({"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": STATE_NS}})
-        populate(server, COUNT)
+    with fake_cluster(COUNT) as server:
         yield server
 
 
@@ -52,10 +49,7 @@ def api() -> Iterator[FakeApiServer]:
 def fleet(api: FakeApiServer) -> Iterator[list[Replica]]:
     started: list[Replica] = []
     yield started
-    for replica in started:
-        if replica.proc.poll() is None:
-            replica.proc.kill()
-        replica.proc.wait(10)
+    stop_all(started)
 
 
 def running(fleet: list[Replica]) -> dict[str, Replica]:

@@ -210,7 +210,9 @@ def run_daemon(options: DaemonOptions, out: TextIO = sys.stdout,
 
     def begin_pass() -> MetricsApiPass:
         if gate is not None:
-            step_leases(gate, reconciler, managed(), clock.now())
+            # This pass's autoscalers (sharded: as the loop just took them, not re-filtered).
+            current = sharded.mine if sharded is not None else specs.collect()
+            step_leases(gate, reconciler, current, clock.now())
         if sharded is not None:
             sharded.peek_selectors()
         return MetricsApiPass(api_client, timeout)

@@ -161,25 +161,28 @@ class GatedStore:
     now: Callable[[], float]
 
     def owns(self, managed: Any, now: float) -> bool:
-        spec = managed.spec
-        return spec is None or self.gate.may_write(
-            target_key(managed.namespace, spec.scale_target_ref), now)
+        key = _target(managed)
+        return key is None or self.gate.may_write(key, now)
 
     def load(self, managed: Any) -> ControllerState | None:
         return self.inner.load(managed)
 
     def save(self, managed: Any, state: ControllerState, report: dict[str, Any]) -> None:
-        spec = managed.spec
-        if spec is None:
+        key = _target(managed)
+        if key is None:  # an invalid spec: no target, no writer to ask
             self.inner.save(managed, state, report)
             return
-        key = target_key(managed.namespace, spec.scale_target_ref)
         with self.gate.writing(key, self.now()) as allowed:
             if allowed:
                 self.inner.save(managed, state, report)
 
     def must_save(self, saved: ControllerState | None, state: ControllerState) -> bool:
         return self.inner.must_save(saved, state)
+
+
+def _target(managed: Any) -> str | None:
+    spec = managed.spec
+    return None if spec is None else target_key(managed.namespace, spec.scale_target_ref)
 
 
 class EventSink(Protocol):

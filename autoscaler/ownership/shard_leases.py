@@ -47,6 +47,7 @@ from autoscaler.ownership.shards import (
     COUNT_ANNOTATION,
     KIND_LABEL,
     MEMBER_KIND,
+    MEMBER_PREFIX,
     SHARD_COUNT,
     SHARD_KIND,
     assign,
@@ -123,8 +124,11 @@ class ShardCoordinator:
 
     def owns_shard(self, shard: int, now: float) -> bool:
         with self._lock:
-            state = self._shards[shard]
-            return not state.withdrawn and may_write(self.me, state.granted, now)
+            return self._writable(self._shards[shard], now)
+
+    def _writable(self, state: _Shard, now: float) -> bool:
+        """Under the lock: granted, within the renew deadline, not being released."""
+        return not state.withdrawn and may_write(self.me, state.granted, now)
 
     def holds_shard(self, shard: int, now: float) -> bool:
         """The shard's Lease names me as of my last acknowledged write and cannot have
@@ -153,8 +157,7 @@ class ShardCoordinator:
         state = self._shards[shard_of(key, self.shard_count)]
         with self._lock:
             granted = state.granted
-            admitted = (not state.withdrawn and may_write(self.me, granted, now)
-                        and granted is not None
+            admitted = (self._writable(state, now) and granted is not None
                         and now + self.timeout_seconds
                         <= granted.renew_time + self.me.lease_duration_seconds)
             if admitted:
@@ -178,14 +181,12 @@ class ShardCoordinator:
                                  self.timeout_seconds)
             member = self._writers().submit(
                 self._step_member, now, listed.get(member_lease_name(self.me.identity)))
-            live = [o for name, o in listed.items() if name.startswith("eas-member-")
-                    and o.state.holder
-                    and not o.state.expired(now, self.me.max_clock_skew_seconds)]
-            members = live_members(self.me.identity, (o.state for o in live), now,
+            leases = [o for name, o in listed.items() if name.startswith(MEMBER_PREFIX)]
+            members = live_members(self.me.identity, (o.state for o in leases), now,
                                    self.me.max_clock_skew_seconds)
             conflicts = count_conflicts(self.me.identity, {
-                o.state.holder: _annotation(o, COUNT_ANNOTATION) for o in live},
-                self.shard_count)
+                o.state.holder: _annotation(o, COUNT_ANNOTATION) for o in leases
+                if o.state.holder in members}, self.shard_count)
             self._report_conflicts(conflicts)
             # Nobody is assigned anything while counts disagree: every shard held here is
             # released, none acquired (no two versions can then own one autoscaler).

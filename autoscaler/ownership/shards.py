@@ -53,6 +53,7 @@ MEMBER_KIND = "member"
 # autoscaler): every replica that sees it holds no shard until it is gone.
 COUNT_ANNOTATION = "edgeautoscaler.io/shard-count"
 _SHARD_PREFIX = "eas-shard-"
+MEMBER_PREFIX = "eas-member-"
 
 
 def _digest(text: str) -> int:
@@ -85,7 +86,7 @@ def shard_from_lease_name(name: str, shard_count: int = SHARD_COUNT) -> int | No
 
 
 def member_lease_name(identity: str) -> str:
-    return f"eas-member-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+    return f"{MEMBER_PREFIX}{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
 
 
 def live_members(me: str, members: Iterable[LeaseState], now: float,
